@@ -1,0 +1,1 @@
+"""Actors of the engine: feeds, books, strategies, risk, execution, portfolio, recorder."""

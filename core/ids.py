@@ -1,0 +1,55 @@
+"""Prefixed identifiers as the API shows them: ``strategy_…``, ``order_…``.
+
+An id is ``<prefix>_<26 characters>``: a 48-bit millisecond timestamp and
+80 random bits in lowercase Crockford base32 (the ULID layout), so ids of
+one kind sort by creation time and carry no guessable counter.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from cryptobot.core.errors import ValidationError
+
+PREFIXES = ("strategy", "order", "key", "backtest", "trade", "position", "fill", "webhook", "user", "delivery")
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_BODY_LENGTH = 26
+_PATTERN = re.compile(r"^(?P<prefix>[a-z]+)_(?P<body>[0-9a-hjkmnp-tv-z]{26})$")
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    """Create a new id of the given kind, e.g. ``new_id("order")``."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}, expected one of {', '.join(PREFIXES)}")
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    return f"{prefix}_{_encode(value, _BODY_LENGTH)}"
+
+
+def is_id(value: object, prefix: str) -> bool:
+    """Tell whether ``value`` is a well-formed id of kind ``prefix``."""
+    if not isinstance(value, str):
+        return False
+    match = _PATTERN.match(value)
+    return match is not None and match["prefix"] == prefix
+
+
+def check_id(value: object, prefix: str, field: str) -> str:
+    """Return ``value`` if it is an id of kind ``prefix``, else raise ValidationError."""
+    if not is_id(value, prefix):
+        raise ValidationError(
+            f"'{field}' must be an id of the form {prefix}_<26 characters>, was {value!r}",
+            {field: f"expected a {prefix} id"},
+        )
+    return value  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Exchange adapters: WebSocket market data, ccxt execution, the simulated exchange and the emulator."""

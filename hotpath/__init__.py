@@ -1,0 +1,1 @@
+"""The compiled hot path: the L2 order book and streaming indicators (Cython)."""

@@ -1,0 +1,1 @@
+"""Stores: PostgreSQL (asyncpg) for state, ClickHouse (clickhouse-connect) for ticks and candles."""
