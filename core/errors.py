@@ -174,3 +174,10 @@ class StorageError(CryptobotError):
 
     code = "storage_error"
     http_status = 503
+
+
+class ActorStopped(CryptobotError):
+    """A message was sent to an actor that is stopping, stopped or unknown."""
+
+    code = "actor_stopped"
+    http_status = 503

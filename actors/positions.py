@@ -1,0 +1,192 @@
+"""Position accounting: average entry, realized and unrealized PnL, fees, round trips.
+
+One :class:`Position` per (strategy, exchange, symbol), netted: a buy adds
+to a long or reduces a short.  Quantities are what the account really
+holds, so a buy whose fee is taken in the base asset adds the received
+amount, not the ordered one; the entry price stays the traded price and the
+fee is booked separately at its quote value.  With that convention, for
+every account
+
+    cash + sum(quantity * mark) == start + realized + unrealized - fees
+
+which the tests check to the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cryptobot.core.ids import new_id
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class ClosedTrade:
+    """A round trip from flat to flat (or to a flip), as the backtest trade list shows it."""
+
+    trade_id: str
+    strategy_id: str | None
+    symbol: str
+    side: str
+    entry_price: Decimal
+    exit_price: Decimal
+    entry_time: int
+    exit_time: int
+    quantity: Decimal
+    profit_loss: Decimal
+    profit_loss_percent: Decimal
+    fees: Decimal
+    exit_reason: str
+
+
+@dataclass(slots=True)
+class Position:
+    """A net position; ``quantity`` > 0 is long, < 0 short, 0 flat."""
+
+    position_id: str
+    strategy_id: str | None
+    exchange: str
+    symbol: str
+    quantity: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    opened_at: int = 0
+    closed_at: int | None = None
+    mark_price: Decimal = ZERO
+    # Round-trip bookkeeping for the trade list.
+    trip_quantity: Decimal = ZERO
+    trip_exit_value: Decimal = ZERO
+    trip_exit_quantity: Decimal = ZERO
+    trip_pnl: Decimal = ZERO
+    trip_fees: Decimal = ZERO
+    dust: Decimal = ZERO
+    version: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def side(self) -> str:
+        return "long" if self.quantity > 0 else "short" if self.quantity < 0 else "flat"
+
+    @property
+    def is_open(self) -> bool:
+        return self.quantity != 0
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return (self.mark_price - self.entry_price) * self.quantity if self.quantity and self.mark_price else ZERO
+
+    @property
+    def unrealized_pnl_percent(self) -> Decimal:
+        if not self.quantity or not self.entry_price or not self.mark_price:
+            return ZERO
+        direction = 1 if self.quantity > 0 else -1
+        return (self.mark_price / self.entry_price - 1) * 100 * direction
+
+
+class Ledger:
+    """All positions of one engine (or one backtest), updated by fills and marks."""
+
+    def __init__(self) -> None:
+        self.positions: dict[tuple[str | None, str, str], Position] = {}
+        self.closed_trades: list[ClosedTrade] = []
+        self.realized_total = ZERO
+        self.fees_total = ZERO
+
+    def position(self, strategy_id: str | None, exchange: str, symbol: str) -> Position:
+        key = (strategy_id, exchange, symbol)
+        position = self.positions.get(key)
+        if position is None:
+            position = Position(new_id("position"), strategy_id, exchange, symbol)
+            self.positions[key] = position
+        return position
+
+    def open_positions(self) -> list[Position]:
+        return [p for p in self.positions.values() if p.is_open]
+
+    def apply_fill(self, strategy_id: str | None, exchange: str, symbol: str, side: str, quantity: Decimal,
+                   price: Decimal, fee: Decimal, fee_asset: str, base_asset: str, ts: int, reason: str = "") -> Position:
+        """Book one fill and return the position it changed.
+
+        ``quantity`` is the traded amount; a fee in ``base_asset`` is
+        subtracted from what a buy adds (or added to what a sell removes)
+        and valued at ``price`` in the fee total.
+        """
+        position = self.position(strategy_id, exchange, symbol)
+        fee_in_base = fee_asset == base_asset
+        fee_value = fee * price if fee_in_base else fee
+        delta = quantity if side == "buy" else -quantity
+        if fee_in_base:
+            delta -= fee
+        self.fees_total += fee_value
+        position.version += 1
+        current = position.quantity
+        if current == 0:
+            self._open(position, delta, price, ts)
+        elif (current > 0) == (delta > 0):
+            total = current + delta
+            position.entry_price = (position.entry_price * current + price * delta) / total
+            position.quantity = total
+            position.trip_quantity += abs(delta)
+        else:
+            self._reduce(position, delta, price, ts, reason)
+        position.fees += fee_value
+        position.trip_fees += fee_value
+        if not position.mark_price:
+            position.mark_price = price
+        return position
+
+    @staticmethod
+    def _open(position: Position, delta: Decimal, price: Decimal, ts: int) -> None:
+        if position.opened_at:
+            # The previous position under this key was closed: start a new one.
+            position.position_id = new_id("position")
+            position.realized_pnl = position.fees = ZERO
+            position.closed_at = None
+        position.quantity = delta
+        position.entry_price = price
+        position.opened_at = ts
+        position.trip_quantity = abs(delta)
+
+    def _reduce(self, position: Position, delta: Decimal, price: Decimal, ts: int, reason: str) -> None:
+        current = position.quantity
+        was_long = current > 0
+        closing = min(abs(delta), abs(current))
+        pnl = (price - position.entry_price) * closing * (1 if was_long else -1)
+        position.realized_pnl += pnl
+        self.realized_total += pnl
+        position.trip_pnl += pnl
+        position.trip_exit_value += price * closing
+        position.trip_exit_quantity += closing
+        remainder = abs(delta) - closing
+        position.quantity = current + delta if remainder == 0 else ZERO
+        if position.quantity != 0:
+            return
+        self._close_trip(position, ts, reason, was_long)
+        if remainder > 0:
+            self._open(position, remainder if delta > 0 else -remainder, price, ts)
+
+    def _close_trip(self, position: Position, ts: int, reason: str, was_long: bool) -> None:
+        quantity = position.trip_exit_quantity
+        exit_price = position.trip_exit_value / quantity
+        cost = position.entry_price * quantity
+        self.closed_trades.append(ClosedTrade(
+            new_id("trade"), position.strategy_id, position.symbol, "buy" if was_long else "sell",
+            position.entry_price, exit_price, position.opened_at, ts, quantity, position.trip_pnl,
+            position.trip_pnl / cost * 100 if cost else ZERO, position.trip_fees, reason or "exit",
+        ))
+        position.closed_at = ts
+        position.trip_quantity = position.trip_exit_value = position.trip_exit_quantity = ZERO
+        position.trip_pnl = position.trip_fees = ZERO
+
+    def mark(self, exchange: str, symbol: str, price: Decimal) -> None:
+        """Set the mark price (the book's mid) of every position in ``symbol``."""
+        for position in self.positions.values():
+            if position.symbol == symbol and position.exchange == exchange:
+                position.mark_price = price
+
+    @property
+    def unrealized_total(self) -> Decimal:
+        return sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
