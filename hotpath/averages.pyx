@@ -20,15 +20,7 @@ from cryptobot.hotpath._checks import (
     non_finite_element_error,
     non_finite_error,
 )
-from cryptobot.hotpath.window cimport (
-    window_advance,
-    window_clear,
-    window_free,
-    window_init,
-    window_push,
-    window_suffix0,
-    window_suffix1,
-)
+from cryptobot.hotpath.window cimport window_clear, window_free, window_init
 
 
 cdef class SMA:
@@ -56,27 +48,26 @@ cdef class SMA:
 
     def __cinit__(self, period):
         self.period = check_period(period)
-        window_init(&self._window, self.period)
+        self._state.period = self.period
+        window_init(&self._state.window, self.period)
         self.reset_c()
 
     def __dealloc__(self):
-        window_free(&self._window)
+        window_free(&self._state.window)
 
     cdef void reset_c(self) noexcept nogil:
-        window_clear(&self._window)
-        self.value = NAN
-        self.ready = False
+        window_clear(&self._state.window)
+        self._state.count = 0
+        self._state.ready = False
+        self._state.value = NAN
         self.count = 0
+        self.ready = False
+        self.value = NAN
 
     cdef double update_c(self, double value) noexcept nogil:
-        cdef double total
-        window_push(&self._window, value, 0.0)
-        total = window_suffix0(&self._window) + self._window.run0
-        window_advance(&self._window)
-        self.count += 1
-        if self.count >= self.period:
-            self.value = total / self.period
-            self.ready = True
+        self.value = sma_step(&self._state, value)
+        self.count = self._state.count
+        self.ready = self._state.ready
         return self.value
 
     def update(self, double value):
@@ -109,9 +100,10 @@ cdef class EMA:
 
     With ``alpha = 2 / (period + 1)``: the first output, at update
     ``period``, is the simple mean of the first `period` values; after it
-    ``EMA_t = (x_t - EMA_{t-1}) * alpha + EMA_{t-1}``, written in that order
-    so results equal TA-Lib's bit for bit.  NaN for the first ``period - 1``
-    updates.
+    ``EMA_t = (x_t - EMA_{t-1}) * alpha + EMA_{t-1}``, the multiply-add
+    fused (one rounding) as in the TA-Lib 0.6 wheels built for x86-64, so
+    results equal TA-Lib's bit for bit there.  NaN for the first
+    ``period - 1`` updates.
 
     Parameters
     ----------
@@ -131,23 +123,23 @@ cdef class EMA:
     def __cinit__(self, period):
         self.period = check_period(period)
         self.alpha = 2.0 / (self.period + 1)
+        self._state.period = self.period
+        self._state.alpha = self.alpha
         self.reset_c()
 
     cdef void reset_c(self) noexcept nogil:
-        self._seed_sum = 0.0
-        self.value = NAN
-        self.ready = False
+        self._state.seed_sum = 0.0
+        self._state.count = 0
+        self._state.ready = False
+        self._state.value = NAN
         self.count = 0
+        self.ready = False
+        self.value = NAN
 
     cdef double update_c(self, double value) noexcept nogil:
-        self.count += 1
-        if self.count > self.period:
-            self.value = ((value - self.value) * self.alpha) + self.value
-        else:
-            self._seed_sum += value
-            if self.count == self.period:
-                self.value = self._seed_sum / self.period
-                self.ready = True
+        self.value = ema_step(&self._state, value)
+        self.count = self._state.count
+        self.ready = self._state.ready
         return self.value
 
     def update(self, double value):
@@ -206,33 +198,27 @@ cdef class WMA:
 
     def __cinit__(self, period):
         self.period = check_period(period)
-        self._divisor = self.period * (self.period + 1) / 2.0
-        window_init(&self._window, self.period)
+        self._state.period = self.period
+        self._state.divisor = self.period * (self.period + 1) / 2.0
+        window_init(&self._state.window, self.period)
         self.reset_c()
 
     def __dealloc__(self):
-        window_free(&self._window)
+        window_free(&self._state.window)
 
     cdef void reset_c(self) noexcept nogil:
-        window_clear(&self._window)
-        self.value = NAN
-        self.ready = False
+        window_clear(&self._state.window)
+        self._state.count = 0
+        self._state.ready = False
+        self._state.value = NAN
         self.count = 0
+        self.ready = False
+        self.value = NAN
 
     cdef double update_c(self, double value) noexcept nogil:
-        cdef Py_ssize_t offset = self._window.pos
-        cdef double suffix_sum, suffix_weighted, weighted
-        window_push(&self._window, value, offset * value)
-        suffix_sum = window_suffix0(&self._window)
-        suffix_weighted = window_suffix1(&self._window)
-        weighted = (suffix_weighted - offset * suffix_sum) + (
-            self._window.run1 + (self.period - offset) * self._window.run0
-        )
-        window_advance(&self._window)
-        self.count += 1
-        if self.count >= self.period:
-            self.value = weighted / self._divisor
-            self.ready = True
+        self.value = wma_step(&self._state, value)
+        self.count = self._state.count
+        self.ready = self._state.ready
         return self.value
 
     def update(self, double value):
@@ -290,13 +276,9 @@ def sma(values, period):
     cdef const double[::1] x = as_series("values", values)
     out = np.empty(x.shape[0], dtype=np.float64)
     cdef double[::1] y = out
-    cdef Py_ssize_t i, bad = -1
+    cdef Py_ssize_t bad
     with nogil:
-        for i in range(x.shape[0]):
-            if not isfinite(x[i]):
-                bad = i
-                break
-            y[i] = indicator.update_c(x[i])
+        bad = _sma_run(indicator._state, &x[0] if x.shape[0] else NULL, &y[0] if y.shape[0] else NULL, x.shape[0])
     if bad >= 0:
         raise non_finite_element_error("values", bad, x[bad])
     return out
@@ -332,13 +314,9 @@ def ema(values, period):
     cdef const double[::1] x = as_series("values", values)
     out = np.empty(x.shape[0], dtype=np.float64)
     cdef double[::1] y = out
-    cdef Py_ssize_t i, bad = -1
+    cdef Py_ssize_t bad
     with nogil:
-        for i in range(x.shape[0]):
-            if not isfinite(x[i]):
-                bad = i
-                break
-            y[i] = indicator.update_c(x[i])
+        bad = _ema_run(indicator._state, &x[0] if x.shape[0] else NULL, &y[0] if y.shape[0] else NULL, x.shape[0])
     if bad >= 0:
         raise non_finite_element_error("values", bad, x[bad])
     return out
@@ -374,13 +352,42 @@ def wma(values, period):
     cdef const double[::1] x = as_series("values", values)
     out = np.empty(x.shape[0], dtype=np.float64)
     cdef double[::1] y = out
-    cdef Py_ssize_t i, bad = -1
+    cdef Py_ssize_t bad
     with nogil:
-        for i in range(x.shape[0]):
-            if not isfinite(x[i]):
-                bad = i
-                break
-            y[i] = indicator.update_c(x[i])
+        bad = _wma_run(indicator._state, &x[0] if x.shape[0] else NULL, &y[0] if y.shape[0] else NULL, x.shape[0])
     if bad >= 0:
         raise non_finite_element_error("values", bad, x[bad])
     return out
+
+
+cdef Py_ssize_t _sma_run(SMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
+    # `state` is a copy, so the compiler can keep it in registers; the window
+    # arrays it points to stay owned by the indicator object.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not isfinite(x[i]):
+            return i
+        y[i] = sma_step(&state, x[i])
+    return -1
+
+
+cdef Py_ssize_t _ema_run(EMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
+    # `state` is a copy, so the compiler can keep it in registers; the window
+    # arrays it points to stay owned by the indicator object.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not isfinite(x[i]):
+            return i
+        y[i] = ema_step(&state, x[i])
+    return -1
+
+
+cdef Py_ssize_t _wma_run(WMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
+    # `state` is a copy, so the compiler can keep it in registers; the window
+    # arrays it points to stay owned by the indicator object.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not isfinite(x[i]):
+            return i
+        y[i] = wma_step(&state, x[i])
+    return -1
