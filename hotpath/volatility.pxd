@@ -11,7 +11,7 @@ input, so the caller must pass finite values (and, for ATR, high >= low).
 cimport cython
 from libc.math cimport fabs, sqrt
 
-from cryptobot.hotpath.window cimport RollingMoments, moments_update
+from cryptobot.hotpath.window cimport RollingMoments, rolling_moments_update
 
 
 cdef struct StdState:
@@ -24,7 +24,7 @@ cdef struct StdState:
 
 
 cdef inline double std_step(StdState* s, double x) noexcept nogil:
-    moments_update(&s.moments, x)
+    rolling_moments_update(&s.moments, x)
     s.count += 1
     if s.count >= s.period:
         s.value = sqrt(s.moments.m2 / (s.period - s.ddof))
@@ -45,7 +45,7 @@ cdef struct BollingerState:
 
 cdef inline double bollinger_step(BollingerState* s, double x) noexcept nogil:
     cdef double width
-    moments_update(&s.moments, x)
+    rolling_moments_update(&s.moments, x)
     s.count += 1
     if s.count >= s.period:
         width = s.num_std * sqrt(s.moments.m2 / s.period)
@@ -67,7 +67,7 @@ cdef struct ZScoreState:
 
 cdef inline double zscore_step(ZScoreState* s, double x) noexcept nogil:
     cdef double deviation
-    moments_update(&s.moments, x)
+    rolling_moments_update(&s.moments, x)
     s.count += 1
     if s.count >= s.period:
         deviation = sqrt(s.moments.m2 / (s.period - s.ddof))

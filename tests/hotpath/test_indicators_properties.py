@@ -100,3 +100,22 @@ def test_window_results_equal_naive(values, period):
     span = sliding_window_view(padded, 2 * period).max(axis=1)
     atol = 4 * period * np.finfo(float).eps * span
     assert np.all(np.abs(actual - expected) <= atol)
+
+
+@PROFILE
+@given(values=st.lists(finite, min_size=1, max_size=120), period=periods)
+def test_rolling_std_equals_two_pass(values, period):
+    array = np.array(values, dtype=float)
+    if len(array) < period:
+        return
+    window = sliding_window_view(array, period)
+    deviations = window - window.mean(axis=1, keepdims=True)
+    expected_m2 = (deviations**2).sum(axis=1)
+    actual_m2 = ind.rolling_std(array, period)[period - 1 :] ** 2 * period
+    # Welford and Chan round each term at about eps times the squared spread
+    # of the values involved: those of the window and the block before it.
+    padded = np.concatenate([np.full(period, array[0]), array])
+    spans = sliding_window_view(padded, 2 * period)
+    spread = spans.max(axis=1) - spans.min(axis=1)
+    atol = 16 * period * np.finfo(float).eps * spread**2
+    assert np.all(np.abs(actual_m2 - expected_m2) <= 1e-9 * expected_m2 + atol)
