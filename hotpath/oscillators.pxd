@@ -16,40 +16,39 @@ cdef struct RSIState:
     Py_ssize_t count
     bint ready
     double value
+    double reciprocal   # 1 / period, rounded once
     double previous
     double average_gain
     double average_loss
 
 
 cdef inline double rsi_step(RSIState* s, double x) noexcept nogil:
-    # Operations in TA-Lib's order (ta_RSI.c), so rounding matches it closely.
-    cdef double change, total
+    cdef double change, gain, loss, total
     s.count += 1
     if s.count == 1:
         s.previous = x
         return s.value
     change = x - s.previous
     s.previous = x
+    # Selects rather than branches: the sign of a price change is a coin
+    # flip the branch predictor cannot learn.
+    gain = change if change > 0.0 else 0.0
+    loss = -change if change < 0.0 else 0.0
 
     if s.count > s.period + 1:
-        s.average_loss *= s.period - 1
-        s.average_gain *= s.period - 1
-        if change < 0:
-            s.average_loss -= change
-        else:
-            s.average_gain += change
-        s.average_loss /= s.period
-        s.average_gain /= s.period
+        # Multiplying by the rounded reciprocal (not dividing) matches the
+        # TA-Lib 0.6 wheels for x86-64 to the last bit on nearly every value
+        # (measured), and takes the division off the loop-carried chain.
+        s.average_gain = (s.average_gain * (s.period - 1) + gain) * s.reciprocal
+        s.average_loss = (s.average_loss * (s.period - 1) + loss) * s.reciprocal
     else:
         # Seeding: sum the first `period` changes, then divide once.
-        if change < 0:
-            s.average_loss -= change
-        else:
-            s.average_gain += change
+        s.average_gain += gain
+        s.average_loss += loss
         if s.count <= s.period:
             return s.value
-        s.average_loss /= s.period
         s.average_gain /= s.period
+        s.average_loss /= s.period
         s.ready = True
 
     total = s.average_gain + s.average_loss
