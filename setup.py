@@ -82,5 +82,8 @@ setup(
         compiler_directives=DIRECTIVES,
         include_path=[package_include_path()],
         annotate=ANNOTATE,
+        # Cythonize skips .c files newer than their sources, which would
+        # leave the annotated HTML unwritten.
+        force=ANNOTATE,
     ),
 )

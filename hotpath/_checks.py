@@ -7,7 +7,6 @@ messages that name the parameter, the accepted range and the value.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -122,8 +121,3 @@ def check_same_length(names: tuple[str, ...], arrays: tuple[np.ndarray, ...]) ->
             f"Cannot compute the indicator: input arrays differ in length ({described})",
             {name: f"length {length}" for name, length in zip(names, lengths)},
         )
-
-
-def is_finite(value: float) -> bool:
-    """Return whether ``value`` is neither NaN nor infinite."""
-    return math.isfinite(value)
