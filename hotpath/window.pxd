@@ -16,7 +16,8 @@
 # Every term was accumulated by at most `period` additions since its block
 # started, and nothing is ever subtracted from a running value, so no error
 # survives two blocks.  Two channels are kept side by side (interleaved) so an
-# indicator can carry two related sums, such as sum(x) and sum(x**2).
+# indicator can carry two related sums, such as sum(price * volume) and
+# sum(volume).
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport fabs
