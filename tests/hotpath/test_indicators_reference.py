@@ -3,7 +3,7 @@
 Closes, highs and lows come from Binance spot BTCUSDT 1-minute klines
 (August 2024 plus 2025-01-01, whose timestamps are in microseconds) and the
 FTX BTC-PERP 1-minute bars (45,031 bars).  NaN warm-up positions must match
-exactly; values to 1e-9 relative unless a test says why not.
+exactly; values to 1e-9 relative unless a test explains why not.
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ def test_rolling_std_matches_talib(bars, period):
     [(1, 0), (2, 0), (3, 0), (5, 0), (20, 0), (200, 0), (2000, 0), (2, 1), (3, 1), (20, 1), (2000, 1)],
 )
 def test_rolling_std_matches_two_pass(bars, period, ddof):
-    # TA-Lib's STDDEV subtracts mean(x)**2 from mean(x**2) and so, on 2-5
-    # value windows of cent-quoted prices, is itself up to 7e-8 off the
-    # exact value; the two-pass deviation is the reference here.
+    # TA-Lib's STDDEV subtracts mean(x)**2 from mean(x**2), so on 2-5 value
+    # windows of cent-quoted prices it is itself up to 7e-8 off the exact
+    # value. The two-pass deviation is the reference here.
     close = bars[3]
     actual = ind.rolling_std(close, period, ddof)
     expected = two_pass_std(close, period, ddof)
