@@ -49,6 +49,8 @@ cdef struct EMAState:
 
 
 cdef inline double ema_step(EMAState* s, double x) noexcept nogil:
+    # NOTE: libm's fma rounds once on every CPU, but one without FMA
+    # instructions (x86-64 before Haswell) emulates it, many times slower.
     s.count += 1
     if s.count > s.period:
         s.value = fma(x - s.value, s.alpha, s.value)

@@ -103,7 +103,7 @@ cdef class RollingStd:
     def reset(self):
         """Forget every value, returning to the state after construction.
 
-        Runtime complexity: O(period).
+        Runtime complexity: O(1).
         """
         self.reset_c()
 
@@ -190,7 +190,7 @@ cdef class BollingerBands:
     def reset(self):
         """Forget every value, returning to the state after construction.
 
-        Runtime complexity: O(period).
+        Runtime complexity: O(1).
         """
         self.reset_c()
 
@@ -266,7 +266,7 @@ cdef class ZScore:
     def reset(self):
         """Forget every value, returning to the state after construction.
 
-        Runtime complexity: O(period).
+        Runtime complexity: O(1).
         """
         self.reset_c()
 
