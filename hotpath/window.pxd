@@ -20,7 +20,6 @@
 # sum(volume).
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport fabs
 from libc.string cimport memset
 
 
