@@ -11,7 +11,10 @@ variables change the build:
     generated C still calls into the Python C API.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy
@@ -39,9 +42,29 @@ DIRECTIVES = {
 }
 
 MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-COMPILE_ARGS = ["-O3"] if not DEBUG else ["-O0", "-g"]
+# No fused multiply-add contraction: the indicators' streaming and batch forms
+# must round identically wherever the compiler inlines them, and the
+# recursions (EMA, RSI, ATR, MACD) must round as TA-Lib's C code does.
+COMPILE_ARGS = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off"] + (["-g"] if DEBUG else [])
 
 here = Path(__file__).parent
+
+
+def package_include_path() -> str:
+    """Return a folder where ``cryptobot/`` resolves to this repository.
+
+    Cython looks up ``cimport cryptobot.hotpath.x`` as
+    ``cryptobot/hotpath/x.pxd`` on its include path, but the repository root
+    *is* the package, so the source tree has no ``cryptobot/`` folder.  A
+    symlink in a temporary folder (outside the tree, so nothing walks into a
+    loop) supplies it for the length of the build.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="cryptobot-cython-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    (folder / "cryptobot").symlink_to(here.resolve(), target_is_directory=True)
+    return str(folder)
+
+
 extensions = [
     Extension(
         f"cryptobot.hotpath.{pyx.stem}",
@@ -57,6 +80,10 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=DIRECTIVES,
+        include_path=[package_include_path()],
         annotate=ANNOTATE,
+        # Cythonize skips .c files newer than their sources, which would
+        # leave the annotated HTML unwritten.
+        force=ANNOTATE,
     ),
 )
