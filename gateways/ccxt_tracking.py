@@ -1,0 +1,118 @@
+"""What the ccxt gateway remembers about each live order, so every fill is reported once.
+
+Fills reach the gateway by three roads: the ``fills`` of an order answer,
+``fetch_my_trades`` while polling, and the executed quantity of
+``fetch_order``.  A :class:`TrackedOrder` records the trade ids already
+reported and the quantity reported without an id (fills from an answer that
+had no trade ids, or fills the engine booked before a restart), so a trade
+seen again on another road is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+
+from cryptobot.core.clock import NANOS_PER_MILLI
+from cryptobot.core.instruments import plain, to_decimal
+from cryptobot.core.orders import Order
+from cryptobot.gateways.base import FILL, ExecutionReport
+
+ZERO = Decimal(0)
+
+# ccxt's unified order status -> what the gateway does with it.
+OPEN_STATUSES = ("open", "canceling")
+TERMINAL_KINDS = {"canceled": "canceled", "expired": "expired", "rejected": "rejected"}
+
+
+def decimal_of(raw: Any, unified: Any, field_name: str) -> Decimal:
+    """Prefer the exchange's raw string (exact), else ccxt's unified number; normalized, never NaN."""
+    value = raw if raw not in (None, "") else unified
+    if value in (None, ""):
+        return ZERO
+    return Decimal(plain(to_decimal(value, field_name)))
+
+
+def filled_of(order: Mapping[str, Any]) -> Decimal:
+    """The executed quantity of a ccxt order: Binance's ``executedQty`` when present."""
+    info = order.get("info") or {}
+    return decimal_of(info.get("executedQty") if isinstance(info, Mapping) else None, order.get("filled"), "filled")
+
+
+def ms_to_ns(ms: Any, default_ns: int) -> int:
+    return int(ms) * NANOS_PER_MILLI if isinstance(ms, (int, float)) and ms > 0 else default_ns
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    """One order the gateway placed (or adopted) and has not yet seen finish.
+
+    ``state`` is ``live`` once the exchange has acknowledged the order, or
+    ``unknown`` while a placement that failed on the way has not been found
+    at the exchange nor ruled out.
+    """
+
+    order_id: str
+    client_order_id: str
+    symbol: str
+    ccxt_symbol: str
+    side: str
+    quantity: Decimal
+    exchange_order_id: str | None = None
+    state: str = "live"
+    accepted: bool = False
+    finished: bool = False
+    reported_quantity: Decimal = ZERO
+    unmatched_quantity: Decimal = ZERO
+    trade_ids: set[str] = field(default_factory=set)
+    lookup_deadline: float = 0.0
+
+    @classmethod
+    def from_order(cls, order: Order, ccxt_symbol: str) -> TrackedOrder:
+        """Track ``order`` as the engine knows it; its booked fills count as reported, without ids."""
+        return cls(order.order_id, order.client_order_id, order.symbol, ccxt_symbol, order.side, order.quantity,
+                   exchange_order_id=order.exchange_order_id, accepted=order.exchange_order_id is not None,
+                   reported_quantity=order.filled, unmatched_quantity=order.filled)
+
+    def new_fills(self, trades: list[Mapping[str, Any]], default_ts: int, default_maker: bool = False,
+                  ) -> list[ExecutionReport]:
+        """Turn ccxt trades of this order into fill reports, skipping every trade already reported."""
+        reports = []
+        ordered = sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id") or "")))
+        for trade in ordered:
+            report = self._fill_report(trade, default_ts, default_maker)
+            if report is None:
+                continue
+            trade_id = report.trade_id
+            if trade_id is not None and trade_id in self.trade_ids:
+                continue
+            if trade_id is not None:
+                self.trade_ids.add(trade_id)
+            if self.unmatched_quantity > 0:
+                # Reported earlier without an id: this trade is one of those.
+                self.unmatched_quantity = max(ZERO, self.unmatched_quantity - report.quantity)
+                continue
+            if self.reported_quantity + report.quantity > self.quantity:
+                continue  # more than the order's size: a duplicate under another id, never a real fill
+            self.reported_quantity += report.quantity
+            reports.append(report)
+        return reports
+
+    def _fill_report(self, trade: Mapping[str, Any], default_ts: int, default_maker: bool) -> ExecutionReport | None:
+        info = trade.get("info") if isinstance(trade.get("info"), Mapping) else {}
+        quantity = decimal_of(info.get("qty"), trade.get("amount"), "amount")
+        if quantity <= 0:
+            return None
+        fee = trade.get("fee") or {}
+        maker = info.get("isMaker") if isinstance(info.get("isMaker"), bool) else None
+        if maker is None:
+            maker = trade.get("takerOrMaker") == "maker" if trade.get("takerOrMaker") else default_maker
+        raw_id = trade.get("id") or info.get("tradeId") or info.get("id")
+        return ExecutionReport(
+            FILL, self.order_id, ms_to_ns(trade.get("timestamp"), default_ts), exchange_order_id=self.exchange_order_id,
+            quantity=quantity, price=decimal_of(info.get("price"), trade.get("price"), "price"),
+            fee=decimal_of(info.get("commission"), fee.get("cost"), "fee"),
+            fee_asset=fee.get("currency") or info.get("commissionAsset"), maker=maker,
+            trade_id=None if raw_id in (None, "") else str(raw_id),
+        )
