@@ -1,6 +1,6 @@
 """A Binance spot REST API emulator on loopback, for testing order execution.
 
-An aiohttp application that answers as Binance's spot REST API documents:
+An aiohttp application that responds as Binance's spot REST API documentation describes:
 
 - ``GET /api/v3/ping``, ``GET /api/v3/time`` and ``GET /api/v3/exchangeInfo``;
   the exchange information is the real 2021 recording ``cryptofeed/BINANCE.0``
@@ -13,20 +13,20 @@ names a known key, ``timestamp`` must be less than 1000 ms ahead of the
 server clock and no older than ``recvWindow`` (default 5000, at most 60000),
 and ``signature`` must be the hex HMAC-SHA256 of the query string
 concatenated with the request body (the signature parameter left out).
-Failures answer with Binance's HTTP status, error code and message.
+A failure returns Binance's HTTP status, error code and message.
 
 Request weights follow the 2021 documentation and are counted per client
 address in a fixed window (``X-MBX-USED-WEIGHT-1M``).  Past the limit the
-emulator answers 429 with ``Retry-After``, and after repeated violations
+emulator responds 429 with ``Retry-After``, and after repeated violations
 418, a temporary ban.  Tests can also inject one-off faults with
 :meth:`BinanceRestEmulator.inject`: a 429 or 418, a 5xx, or a response
 held back (after or before the request is processed) until the client
 times out.
 
-Binance publishes no recorded order answers, so order, trade and account
-answers are shaped from the documentation (the FULL order answer carries
-``fills`` with ``commission``, ``commissionAsset`` and ``tradeId``), not
-copied from captures.  Matching rules are in
+No real order responses were recorded, so order, trade and account
+responses are shaped from Binance's documentation (the FULL order response
+carries ``fills`` with ``commission``, ``commissionAsset`` and ``tradeId``),
+not copied from captures.  Matching rules are in
 :mod:`cryptobot.gateways.binance_rest_venue`.
 """
 
@@ -62,7 +62,7 @@ Handler = Callable[[dict[str, str]], Any]
 
 
 def load_exchange_info(sample_data: str | os.PathLike) -> dict:
-    """Read the recorded ``GET /api/v3/exchangeInfo`` answer from the sample data folder.
+    """Read the recorded ``GET /api/v3/exchangeInfo`` response from the sample data folder.
 
     The file holds lines of the form ``<url> -> <unix seconds>: <json body>``.
 
@@ -93,7 +93,7 @@ def load_exchange_info(sample_data: str | os.PathLike) -> dict:
 
 @dataclass(slots=True)
 class Fault:
-    """A fault the emulator answers with instead of (or after) processing a request."""
+    """A fault that replaces, or follows, the processing of matching requests."""
 
     kind: str
     method: str
@@ -141,7 +141,7 @@ class BinanceRestEmulator:
     Parameters
     ----------
     exchange_info
-        A ``GET /api/v3/exchangeInfo`` answer (see :func:`load_exchange_info`).
+        A ``GET /api/v3/exchangeInfo`` response (see :func:`load_exchange_info`).
     api_keys
         API key to secret for the accounts allowed to sign requests.
     weight_limit, weight_window_s
@@ -202,7 +202,7 @@ class BinanceRestEmulator:
             self._runner = None
 
     def ccxt_urls(self) -> dict[str, str]:
-        """The ccxt ``urls['api']`` entries that point a ccxt Binance client at this emulator."""
+        """Return the ccxt ``urls['api']`` entries that point a ccxt Binance client at this emulator."""
         return {"public": f"{self.url}/api/v3", "private": f"{self.url}/api/v3", "v1": f"{self.url}/api/v1"}
 
     # -- test controls -----------------------------------------------------------
@@ -215,15 +215,16 @@ class BinanceRestEmulator:
 
     def inject(self, kind: str, *, method: str = "POST", path: str = "/api/v3/order", times: int = 1,
                retry_after: int = 1, delay_s: float = 2.0) -> None:
-        """Answer the next ``times`` requests to ``method path`` with a fault.
+        """Make the next ``times`` requests to ``method path`` meet a fault.
 
-        ``rate_limit`` answers 429 and ``ban`` 418, both with ``Retry-After``
-        and without processing; ``server_error`` answers 500 after processing
-        (the outcome is unknown to the client, as Binance documents for 5xx);
-        ``timeout_after_processing`` processes the request, then holds the
-        answer for ``delay_s``; ``timeout_before_processing`` holds the
-        request for ``delay_s`` before processing it, re-checking its
-        ``recvWindow`` as Binance does before forwarding to the matching engine.
+        ``rate_limit`` responds 429 and ``ban`` 418, both with ``Retry-After``
+        and without processing the request.  ``server_error`` responds 500
+        after processing, so the client cannot tell the outcome, as Binance
+        documents for 5xx.  ``timeout_after_processing`` processes the
+        request, then holds the response for ``delay_s``.
+        ``timeout_before_processing`` holds the request for ``delay_s``, then
+        checks its ``recvWindow`` again and processes it, as Binance does
+        before forwarding a request to the matching engine.
         """
         if kind not in FAULTS:
             raise ValueError(f"'kind' must be one of {', '.join(FAULTS)}, was {kind!r}")
@@ -276,13 +277,13 @@ class BinanceRestEmulator:
             if route.signed:
                 self._authenticate(request, params, query_rest + body_rest, signatures)
             self._check_unread(route, params)
-            answer = route.handler(params)
+            result = route.handler(params)
             if fault is not None and fault.kind == "server_error":
                 raise BinanceApiError(500, -1001, "Internal error; unable to process your request. Please try again.")
             if fault is not None and fault.kind == "timeout_after_processing":
                 await self._hold(fault.delay_s)
             record.status = 200
-            return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
+            return web.Response(body=orjson.dumps(result), content_type="application/json", headers=headers)
         except BinanceApiError as exc:
             record.status = exc.status
             headers.update(exc.headers)
@@ -291,7 +292,7 @@ class BinanceRestEmulator:
 
     @staticmethod
     def _parse(query: str, body: str) -> tuple[dict[str, str], str, str, list[str]]:
-        """Split parameters from query string and body; the query string wins over the body."""
+        """Split the parameters of the query string and the body; a parameter in both takes the query string value."""
         signatures: list[str] = []
         kept_parts: list[str] = []
         params: dict[str, str] = {}

@@ -3,7 +3,7 @@
 Each check raises :class:`BinanceApiError` with Binance's HTTP status, error
 code and message (``-1013 Filter failure: LOT_SIZE``), so a client sees the
 same failure it would see from the exchange.  The rules are read from the
-symbol entries of a real ``GET /api/v3/exchangeInfo`` answer.
+symbol entries of a real ``GET /api/v3/exchangeInfo`` response.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _DECIMAL = re.compile(DECIMAL_PATTERN)
 
 
 class BinanceApiError(Exception):
-    """A failure answered as Binance does: HTTP ``status`` and a body ``{"code", "msg"}``."""
+    """A failure as Binance reports it: HTTP ``status`` and a body ``{"code", "msg"}``."""
 
     def __init__(self, status: int, code: int, msg: str, headers: Mapping[str, str] | None = None):
         super().__init__(f"{code} {msg}")
@@ -51,7 +51,7 @@ def fmt(value: Decimal) -> str:
 
 
 def parse_decimal(params: Mapping[str, str], name: str, precision: int) -> Decimal | None:
-    """Read an optional DECIMAL parameter; raise -1100 or -1111 as Binance does."""
+    """Read an optional DECIMAL parameter, raising -1100 or -1111 as Binance does."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
@@ -89,7 +89,7 @@ class SymbolRules:
 
     @classmethod
     def from_exchange_info(cls, entry: Mapping[str, Any]) -> SymbolRules:
-        """Build the rules from one element of ``symbols[]``; raise ValueError if a field is missing."""
+        """Build the rules from one element of ``symbols[]``, raising ValueError if a field is missing."""
         try:
             return cls(
                 symbol=entry["symbol"], status=entry["status"], base=entry["baseAsset"], quote=entry["quoteAsset"],
@@ -110,7 +110,7 @@ class SymbolRules:
         return (quantity / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
     def check_price(self, price: Decimal) -> None:
-        """PRICE_FILTER on a price or stop price: range and tick grid, each rule off when 0."""
+        """Check PRICE_FILTER on a price or stop price: range and tick grid, each rule off when 0."""
         rule = self.filters.get("PRICE_FILTER")
         if rule is None:
             return
@@ -119,7 +119,7 @@ class SymbolRules:
             raise filter_failure("PRICE_FILTER")
 
     def check_percent_price(self, price: Decimal, average: Decimal | None) -> None:
-        """PERCENT_PRICE against the average price; skipped while the emulator has no price."""
+        """Check PERCENT_PRICE against the average price, skipped while the emulator has no price."""
         rule = self.filters.get("PERCENT_PRICE")
         if rule is None or average is None:
             return
@@ -127,7 +127,7 @@ class SymbolRules:
             raise filter_failure("PERCENT_PRICE")
 
     def check_quantity(self, quantity: Decimal, market: bool) -> None:
-        """LOT_SIZE on every order, then MARKET_LOT_SIZE on market orders (rules of 0 are off)."""
+        """Check LOT_SIZE on every order, then MARKET_LOT_SIZE on market orders (rules of 0 are off)."""
         names = ("LOT_SIZE", "MARKET_LOT_SIZE") if market else ("LOT_SIZE",)
         for name in names:
             rule = self.filters.get(name)
@@ -140,7 +140,7 @@ class SymbolRules:
                 raise filter_failure(name)
 
     def check_notional(self, notional: Decimal, market: bool) -> None:
-        """MIN_NOTIONAL and the newer NOTIONAL filter; market orders only where the filter applies to them."""
+        """Check MIN_NOTIONAL and the newer NOTIONAL filter, on market orders only where the filter applies to them."""
         rule = self.filters.get("MIN_NOTIONAL")
         if rule is not None and (not market or rule.get("applyToMarket", True)):
             if notional < _decimal_field(rule, "minNotional"):
@@ -154,7 +154,7 @@ class SymbolRules:
                 raise filter_failure("NOTIONAL")
 
     def check_open_order_counts(self, open_orders: int, open_algo_orders: int, algo: bool) -> None:
-        """MAX_NUM_ORDERS counts every open order; MAX_NUM_ALGO_ORDERS counts stop and take-profit orders."""
+        """Check MAX_NUM_ORDERS (every open order) and MAX_NUM_ALGO_ORDERS (stop and take-profit orders)."""
         rule = self.filters.get("MAX_NUM_ORDERS")
         if rule is not None and open_orders + 1 > int(rule["maxNumOrders"]):
             raise filter_failure("MAX_NUM_ORDERS")
@@ -163,7 +163,7 @@ class SymbolRules:
             raise filter_failure("MAX_NUM_ALGO_ORDERS")
 
     def check_max_position(self, position_after: Decimal) -> None:
-        """MAX_POSITION: base balance plus open buy quantity, for buy orders."""
+        """Check MAX_POSITION: base balance plus open buy quantity, for buy orders."""
         rule = self.filters.get("MAX_POSITION")
         if rule is not None and position_after > _decimal_field(rule, "maxPosition"):
             raise filter_failure("MAX_POSITION")

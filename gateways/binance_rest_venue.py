@@ -8,8 +8,8 @@ Stop orders trigger when the reference price reaches their stop price.
 Commissions are taken from the asset received, as on a Binance account that
 does not pay fees in BNB.
 
-Answers are shaped as Binance's spot REST API documents them; no real order
-answers were recorded, so the shapes follow the documentation, not captures.
+No real order responses were recorded, so the response shapes follow
+Binance's spot REST documentation, not captures.
 """
 
 from __future__ import annotations
@@ -19,55 +19,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Mapping
 
-from cryptobot.gateways.binance_rest_rules import (
-    ZERO, BinanceApiError, SymbolRules, fmt, missing, parse_decimal,
+from cryptobot.gateways.binance_rest_records import (
+    WITH_STOP, VenueOrder, VenueTrade, new_order_response, order_view, result_view, trade_view,
 )
+from cryptobot.gateways.binance_rest_rules import ZERO, BinanceApiError, SymbolRules, fmt, missing, parse_decimal
 
 KNOWN_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
 TYPE_NAMES = {"MARKET": "Market", "STOP_LOSS": "Stop loss", "STOP_LOSS_LIMIT": "Stop loss limit",
               "TAKE_PROFIT": "Take profit", "TAKE_PROFIT_LIMIT": "Take profit limit", "LIMIT_MAKER": "Limit maker"}
 WITH_TIME_IN_FORCE = ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 WITH_PRICE = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
-WITH_STOP = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 CLIENT_ID_PATTERN = r"^[a-zA-Z0-9-_]{1,36}$"
 _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
-
-
-@dataclass(slots=True)
-class VenueOrder:
-    order_id: int
-    client_order_id: str
-    symbol: str
-    side: str
-    type: str
-    time_in_force: str
-    quantity: Decimal
-    price: Decimal
-    stop_price: Decimal
-    time: int
-    status: str = "NEW"
-    executed: Decimal = ZERO
-    cumulative_quote: Decimal = ZERO
-    update_time: int = 0
-    working: bool = True
-    reserve_asset: str = ""
-    reserved: Decimal = ZERO
-
-
-@dataclass(slots=True)
-class VenueTrade:
-    trade_id: int
-    order_id: int
-    symbol: str
-    price: Decimal
-    quantity: Decimal
-    commission: Decimal
-    commission_asset: str
-    time: int
-    buyer: bool
-    maker: bool
 
 
 @dataclass
@@ -143,7 +108,7 @@ class SpotVenue:
     # -- endpoints ---------------------------------------------------------------
 
     def new_order(self, params: Mapping[str, str]) -> dict:
-        """``POST /api/v3/order``: validate, reserve funds, match and answer (ACK, RESULT or FULL)."""
+        """Handle ``POST /api/v3/order``: validate, reserve funds, match, respond (ACK, RESULT or FULL)."""
         rules = self._rules(params)
         side = params.get("side") or ""
         if not side:
@@ -184,37 +149,37 @@ class SpotVenue:
         self._reserve(order, rules, market_price)
         self.orders[order.order_id] = order
         fills = self._execute(order) if order.working else []
-        return self._new_order_answer(order, fills, response_type, now)
+        return new_order_response(order, fills, response_type, now)
 
     def query_order(self, params: Mapping[str, str]) -> dict:
-        """``GET /api/v3/order`` by orderId or origClientOrderId."""
+        """Handle ``GET /api/v3/order`` by orderId or origClientOrderId."""
         order = self._lookup(params)
         if order is None:
             raise BinanceApiError(400, -2013, "Order does not exist.")
-        return self._order_view(order)
+        return order_view(order)
 
     def cancel_order(self, params: Mapping[str, str]) -> dict:
-        """``DELETE /api/v3/order``: cancel an open order and release its reservation."""
+        """Handle ``DELETE /api/v3/order``: cancel an open order and release its reservation."""
         order = self._lookup(params)
         if order is None or order.status not in OPEN_STATUSES:
             raise BinanceApiError(400, -2011, "Unknown order sent.")
         cancel_id = params.get("newClientOrderId") or f"cancel-{order.order_id}"
         self._finish(order, "CANCELED")
-        view = self._result_view(order)
+        view = result_view(order)
         view["origClientOrderId"] = order.client_order_id
         view["clientOrderId"] = cancel_id
         return view
 
     def open_orders(self, params: Mapping[str, str]) -> list[dict]:
-        """``GET /api/v3/openOrders``, for one symbol or all."""
+        """Handle ``GET /api/v3/openOrders``, for one symbol or all."""
         symbol = params.get("symbol")
         if symbol is not None and symbol not in self.rules:
             raise BinanceApiError(400, -1121, "Invalid symbol.")
-        return [self._order_view(o) for o in self.orders.values()
+        return [order_view(o) for o in self.orders.values()
                 if o.status in OPEN_STATUSES and (symbol is None or o.symbol == symbol)]
 
     def my_trades(self, params: Mapping[str, str]) -> list[dict]:
-        """``GET /api/v3/myTrades``: trades of one symbol, filtered by orderId, fromId or time."""
+        """Handle ``GET /api/v3/myTrades``: trades of one symbol, filtered by orderId, fromId or time."""
         rules = self._rules(params)
         limit = self._int_param(params, "limit", 500)
         if not 1 <= limit <= 1000:
@@ -227,10 +192,10 @@ class SpotVenue:
                 and (from_id is None or t.trade_id >= from_id)
                 and (start is None or t.time >= start) and (end is None or t.time <= end)]
         rows = rows[:limit] if from_id is not None else rows[-limit:]
-        return [self._trade_view(t) for t in rows]
+        return [trade_view(t) for t in rows]
 
     def account(self) -> dict:
-        """``GET /api/v3/account``: commissions in basis points and every known balance."""
+        """Handle ``GET /api/v3/account``: commissions in basis points and every balance the venue has."""
         assets = sorted(set(self._free) | set(self._locked))
         return {
             "makerCommission": int(self.maker_commission * 10_000), "takerCommission": int(self.taker_commission * 10_000),
@@ -431,40 +396,3 @@ class SpotVenue:
         if not raw.lstrip("-").isdigit():
             raise BinanceApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
         return int(raw)
-
-    def _result_view(self, order: VenueOrder) -> dict:
-        view = {
-            "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1, "clientOrderId": order.client_order_id,
-            "price": fmt(order.price), "origQty": fmt(order.quantity), "executedQty": fmt(order.executed),
-            "cummulativeQuoteQty": fmt(order.cumulative_quote), "status": order.status,
-            "timeInForce": order.time_in_force, "type": order.type, "side": order.side,
-        }
-        if order.type in WITH_STOP:
-            view["stopPrice"] = fmt(order.stop_price)
-        return view
-
-    def _order_view(self, order: VenueOrder) -> dict:
-        view = self._result_view(order)
-        view.update({"stopPrice": fmt(order.stop_price), "icebergQty": fmt(ZERO), "time": order.time,
-                     "updateTime": order.update_time, "isWorking": order.working, "origQuoteOrderQty": fmt(ZERO)})
-        return view
-
-    def _new_order_answer(self, order: VenueOrder, fills: list[VenueTrade], response_type: str, now: int) -> dict:
-        answer = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-                  "clientOrderId": order.client_order_id, "transactTime": now}
-        if response_type == "ACK":
-            return answer
-        answer.update({k: v for k, v in self._result_view(order).items() if k not in answer})
-        if response_type == "FULL":
-            answer["fills"] = [{"price": fmt(t.price), "qty": fmt(t.quantity), "commission": fmt(t.commission),
-                                "commissionAsset": t.commission_asset, "tradeId": t.trade_id} for t in fills]
-        return answer
-
-    @staticmethod
-    def _trade_view(trade: VenueTrade) -> dict:
-        return {
-            "symbol": trade.symbol, "id": trade.trade_id, "orderId": trade.order_id, "orderListId": -1,
-            "price": fmt(trade.price), "qty": fmt(trade.quantity), "quoteQty": fmt(trade.price * trade.quantity),
-            "commission": fmt(trade.commission), "commissionAsset": trade.commission_asset, "time": trade.time,
-            "isBuyer": trade.buyer, "isMaker": trade.maker, "isBestMatch": True,
-        }
