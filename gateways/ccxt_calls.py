@@ -41,7 +41,7 @@ class RetryingCaller:
         self.redact = redact
 
     def message(self, exc: BaseException) -> str:
-        """The exchange's message in ``exc``, without credentials or signatures."""
+        """Return the exchange's message in ``exc``, without credentials or signatures."""
         return self.redact(exchange_message(exc))
 
     async def call(self, make_call: Callable[[], Awaitable[Any]], action: str) -> Any:
@@ -50,8 +50,8 @@ class RetryingCaller:
         Raises
         ------
         ExchangeRefusal
-            When the exchange answered with a refusal (``kind`` says which);
-            an InsufficientFunds for a lack of funds.
+            When the exchange rejected the request (``kind`` tells why), as an
+            InsufficientFunds for a lack of funds.
         ExchangeError
             With ``retryable=True`` when the retries ran out.
         """

@@ -1,9 +1,9 @@
 """Build the ccxt async client behind :class:`~cryptobot.gateways.ccxt_gateway.CcxtGateway`.
 
-The client gets the exchange keys, a logger that redacts them, the
-exchange's ``Retry-After`` on rate-limit errors, and options that keep it
-on the engine's market types: for Binance only spot exchangeInfo is loaded
-and the private currency and margin endpoints (``sapi``) are not called.
+The client gets the exchange keys, a logger that redacts them, and the
+exchange's ``Retry-After`` on rate-limit errors.  Its options keep it on the
+engine's market types.  For Binance, only the spot (or USD-M) exchangeInfo is
+loaded, and the private currency and margin endpoints (``sapi``) are not called.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import ccxt.async_support as ccxt_async
 
 from cryptobot.core.errors import ConfigError
-from cryptobot.gateways.ccxt_errors import RedactingLogger, Redactor, RetryAfterMixin
+from cryptobot.gateways.ccxt_errors import RedactingLogger, Redactor, SafeClientMixin
 from cryptobot.gateways.ccxt_markets import BINANCE_FAMILY, EXCHANGES
 
 _CLASSES: dict[str, type] = {}
@@ -34,7 +34,7 @@ def _client_class(ccxt_id: str) -> type:
     cls = _CLASSES.get(ccxt_id)
     if cls is None:
         base = getattr(ccxt_async, ccxt_id)
-        cls = _CLASSES[ccxt_id] = type(f"RetryAfter_{ccxt_id}", (RetryAfterMixin, base), {})
+        cls = _CLASSES[ccxt_id] = type(f"Safe_{ccxt_id}", (SafeClientMixin, base), {})
     return cls
 
 

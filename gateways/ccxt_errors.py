@@ -1,12 +1,13 @@
 """How the ccxt gateway reads ccxt's errors, backs off, and keeps keys out of logs.
 
 ccxt raises two families.  ``ccxt.ExchangeError`` means the exchange
-answered and refused (bad order, unknown order, insufficient funds, bad
-key): retrying the same request gives the same answer.  ``ccxt.OperationFailed``
-(with ``NetworkError``, ``RequestTimeout``, ``ExchangeNotAvailable``,
-``DDoSProtection`` and ``RateLimitExceeded`` under it) means the request
-failed on the way or was throttled; whether it took effect depends on the
-case, which :func:`failure_kind` tells apart.
+responded with a rejection (invalid order, unknown order, insufficient
+funds, invalid key), so retrying the same request gets the same response.
+``ccxt.OperationFailed``, with ``NetworkError``, ``RequestTimeout``,
+``ExchangeNotAvailable``, ``DDoSProtection`` and ``RateLimitExceeded`` under
+it, means the request failed on the way or was throttled.  Whether such a
+request took effect depends on the case, which :func:`failure_kind` tells
+apart.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ REJECTED = "rejected"  # any other refusal by the exchange
 
 def failure_kind(exc: BaseException) -> str:
     """Classify a ccxt exception; the order of the checks follows ccxt's class hierarchy."""
-    if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded is a subclass
+    if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):  # siblings in ccxt 4.5
         return RATE_LIMITED
     if isinstance(exc, ccxt.InvalidNonce):
         return CLOCK
@@ -49,7 +50,7 @@ def failure_kind(exc: BaseException) -> str:
 
 
 class ExchangeRefusal(ExchangeError):
-    """The exchange answered a request with a refusal; ``kind`` is one of the kinds above."""
+    """The exchange rejected a request; ``kind`` is one of the kinds above."""
 
     def __init__(self, message: str, kind: str, details: Mapping[str, Any] | None = None):
         super().__init__(message, False, {**dict(details or {}), "reason": kind})
@@ -57,7 +58,7 @@ class ExchangeRefusal(ExchangeError):
 
 
 class FundsRefusal(ExchangeRefusal, InsufficientFunds):
-    """The exchange refused for lack of funds."""
+    """The exchange rejected a request for lack of funds."""
 
     code = "insufficient_funds"
     http_status = 400
@@ -73,11 +74,11 @@ _BODY = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def exchange_message(exc: BaseException) -> str:
-    """The exchange's own message in a ccxt exception: ``Filter failure: LOT_SIZE (code -1013)``.
+    """Return the exchange's own message in a ccxt exception: ``Filter failure: LOT_SIZE (code -1013)``.
 
-    ccxt puts the response body in the exception text; when it is a JSON
-    object with ``msg`` (Binance's error shape), that message and its code
-    are returned, otherwise the exception text.
+    ccxt puts the response body in the exception text.  When the body is a
+    JSON object with ``msg`` (Binance's error shape), the function returns
+    that message and its code, otherwise the exception text.
     """
     text = str(exc)
     match = _BODY.search(text)
@@ -129,18 +130,22 @@ def parse_retry_after(headers: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-class RetryAfterMixin:
-    """Mixed into a ccxt exchange class: attach ``retry_after`` (seconds) to rate-limit errors.
+class SafeClientMixin:
+    """Mixed into a ccxt exchange class: keep ``Retry-After`` and route verbose output through the logger.
 
-    ccxt raises ``DDoSProtection`` for HTTP 418 and 429 but drops the
-    response headers; this keeps the exchange's ``Retry-After``.
+    ccxt raises ``DDoSProtection`` or ``RateLimitExceeded`` for HTTP 418
+    and 429 but drops the response headers, so the mixin attaches the
+    exchange's ``Retry-After`` (seconds) to the error as ``retry_after``.
+    With ``verbose`` on, ccxt prints every request with its headers, the
+    API key among them.  The mixin sends those lines to the client's logger,
+    which redacts them, instead of standard output.
     """
 
     def handle_errors(self, code, reason, url, method, headers, body, response, request_headers, request_body):
         try:
             result = super().handle_errors(code, reason, url, method, headers, body, response,  # type: ignore[misc]
                                            request_headers, request_body)
-        except ccxt.DDoSProtection as exc:
+        except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:
             exc.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
             raise
         if code in (418, 429):
@@ -148,6 +153,9 @@ class RetryAfterMixin:
             error.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
             raise error
         return result
+
+    def log(self, *args: Any) -> None:
+        self.logger.debug(" ".join(str(arg) for arg in args))  # type: ignore[attr-defined]
 
 
 # A signature or an API key header value in a logged request line.
@@ -172,7 +180,7 @@ class RedactingLogger:
     """The logger handed to ccxt: formats each message, redacts it, then logs it.
 
     ccxt logs every request and response at DEBUG with their headers, which
-    carry the API key; redacting here keeps the key out of every handler,
+    carry the API key.  Redacting here keeps the key out of every handler,
     not only the ones configured by :func:`cryptobot.core.logs.configure_logging`.
     """
 

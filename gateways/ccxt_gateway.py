@@ -8,13 +8,13 @@ the listener: accepted (with the exchange order id), rejected (with the
 exchange's message), fill (quantity, price, fee, fee asset, maker flag,
 trade id), canceled and expired.
 
-Fills contained in an order answer (Binance's ``FULL`` answer) are reported
-at once.  Later fills are found by :meth:`CcxtGateway.poll_open_orders`,
-which the execution actor calls periodically; a user-data WebSocket is not
+Fills contained in an order response (Binance's ``FULL`` response) are
+reported at once.  Later fills are found by :meth:`CcxtGateway.poll_open_orders`,
+which the execution actor calls periodically.  A user-data WebSocket is not
 implemented, so polling is the only source of later fills.  Each fill is
 reported once (see :mod:`cryptobot.gateways.ccxt_tracking`).
 
-Failures: the exchange refusing an order becomes a rejected report.  Rate
+Failures: an order the exchange rejects becomes a rejected report.  Rate
 limits wait for ``Retry-After`` (or an exponential backoff with jitter) and
 retry, a bounded number of times.  Reads and cancels retry on any network
 failure.  An order placement that failed on the way (timeout, connection
@@ -48,7 +48,7 @@ from cryptobot.gateways.ccxt_errors import (
 from cryptobot.gateways.ccxt_markets import build_instruments
 from cryptobot.gateways.ccxt_orders import OrderRequest, order_request
 from cryptobot.gateways.ccxt_reconcile import OrderReconciler
-from cryptobot.gateways.ccxt_tracking import TERMINAL_KINDS, TrackedOrder, decimal_of, filled_of, ms_to_ns
+from cryptobot.gateways.ccxt_tracking import TERMINAL_KINDS, TrackedOrder, average_of, decimal_of, filled_of, ms_to_ns
 
 log = logging.getLogger("cryptobot.gateways.ccxt")
 
@@ -149,7 +149,7 @@ class CcxtGateway:
             'unknown'``) its placement could not be confirmed yet, in which
             case :meth:`poll_open_orders` keeps looking for it.  Nothing is
             reported then, and submitting the same order again is safe.
-            ``retryable=False`` when the exchange refused the credentials
+            ``retryable=False`` when the exchange rejected the credentials
             (the order is also reported rejected).
         """
         if not self.instruments:
@@ -167,11 +167,12 @@ class CcxtGateway:
             self._orders.report(REJECTED, order.order_id, reason=exc.message)
             return
         if tracked is None:
-            tracked = self._orders.tracked[order.order_id] = TrackedOrder.from_order(order, request.symbol)
+            tracked = TrackedOrder.from_order(order, request.symbol, state="sending")
+            self._orders.tracked[order.order_id] = tracked
         tracked.client_order_id = request.client_order_id
         if tracked.state == "unknown":
             # An earlier placement failed on the way: the order may exist already.
-            found = await self._find_placed(tracked, time.monotonic())
+            found = await self._find_placed(tracked, wait=True)
             if found is not None:
                 await self._adopt(tracked, found)
                 return
@@ -186,7 +187,7 @@ class CcxtGateway:
         Raises
         ------
         ExchangeError
-            If the exchange knows no such order, refused, or kept failing.
+            If the exchange has no such order, rejected the cancel, or kept failing.
         """
         tracked = self._orders.track(order)
         if tracked.exchange_order_id:
@@ -194,7 +195,7 @@ class CcxtGateway:
         else:
             order_id, params = None, {"clientOrderId": tracked.client_order_id}
         try:
-            answer = await self._caller.call(lambda: self._client.cancel_order(order_id, tracked.ccxt_symbol, params),
+            response = await self._caller.call(lambda: self._client.cancel_order(order_id, tracked.ccxt_symbol, params),
                                              f"cancel order {order.order_id}")
         except ExchangeRefusal as refused:
             if refused.kind != NOT_FOUND:
@@ -206,7 +207,7 @@ class CcxtGateway:
                                     retryable=False, details={"order_id": order.order_id}) from None
             await self._orders.reconcile(tracked, snapshot)
             return
-        await self._orders.reconcile(tracked, answer)
+        await self._orders.reconcile(tracked, response)
 
     async def fetch_order(self, order: Order) -> ExecutionReport | None:
         """Return the exchange's view of ``order`` (not sent to the listener), or None if unknown.
@@ -224,7 +225,7 @@ class CcxtGateway:
         ts = ms_to_ns(snapshot.get("lastUpdateTimestamp") or snapshot.get("timestamp"), self._orders.clock.now_ns())
         if status == "closed":
             return ExecutionReport(FILL, order.order_id, ts, exchange_order_id=tracked.exchange_order_id,
-                                   quantity=filled_of(snapshot), price=decimal_of(None, snapshot.get("average"), "average"))
+                                   quantity=filled_of(snapshot), price=average_of(snapshot))
         return ExecutionReport(TERMINAL_KINDS.get(status, ACCEPTED), order.order_id, ts,
                                exchange_order_id=tracked.exchange_order_id)
 
@@ -294,8 +295,10 @@ class CcxtGateway:
         return self._orders.sent - before
 
     async def _poll_one(self, tracked: TrackedOrder, open_by_id: dict[str, dict]) -> None:
+        if tracked.state == "sending":
+            return  # submit is still waiting for the exchange and reports the outcome itself
         if tracked.state == "unknown":
-            found = await self._find_placed(tracked, None)
+            found = await self._find_placed(tracked, wait=False)
             if found is not None:
                 await self._adopt(tracked, found)
             elif time.monotonic() >= tracked.lookup_deadline:
@@ -318,21 +321,24 @@ class CcxtGateway:
     async def _place(self, tracked: TrackedOrder, request: OrderRequest) -> None:
         retry = 0
         while True:
-            sent_at = time.monotonic()
+            # The exchange accepts the request until recvWindow after its timestamp, taken about now.
+            tracked.lookup_deadline = time.monotonic() + (self.recv_window_ms + self.lookup_grace_ms) / 1000
             try:
-                answer = await self._client.create_order(request.symbol, request.type, request.side, request.amount,
+                response = await self._client.create_order(request.symbol, request.type, request.side, request.amount,
                                                          request.price, dict(request.params))
             except ccxt.BaseError as exc:
                 kind, message = failure_kind(exc), self._caller.message(exc)
                 if kind == UNCERTAIN:
                     log.warning("placing order %s failed on the way (%s); looking it up by client order id %s",
                                 tracked.order_id, message, tracked.client_order_id)
-                    found = await self._find_placed(tracked, sent_at)
+                    found = await self._find_placed(tracked, wait=True)
                     if found is not None:
                         await self._adopt(tracked, found)
                         return
                 elif kind not in (RATE_LIMITED, CLOCK):
-                    self._refuse(tracked, kind, message)
+                    error = self._reject(tracked, kind, message)
+                    if error is not None:
+                        raise error from None
                     return
                 if retry >= self._caller.retry.retries:
                     self._orders.forget(tracked)
@@ -342,27 +348,28 @@ class CcxtGateway:
                 await self._caller.back_off(exc, kind, retry, f"place order {tracked.order_id}")
                 retry += 1
                 continue
-            await self._adopt(tracked, answer)
+            await self._adopt(tracked, response)
             return
 
-    def _refuse(self, tracked: TrackedOrder, kind: str, message: str) -> None:
+    def _reject(self, tracked: TrackedOrder, kind: str, message: str) -> ExchangeError | None:
+        """Report an order the exchange rejected; return the error to raise when the credentials were rejected."""
         self._orders.forget(tracked)
         self._orders.report(REJECTED, tracked.order_id, reason=f"{self.exchange} rejected the order: {message}")
-        if kind == AUTHENTICATION:
-            raise ExchangeError(f"Cannot place orders on {self.exchange}: the exchange refused the API key or "
-                                f"signature ({message}); check CRYPTOBOT_EXCHANGE_API_KEY and "
-                                f"CRYPTOBOT_EXCHANGE_API_SECRET", retryable=False,
-                                details={"order_id": tracked.order_id, "reason": kind})
+        if kind != AUTHENTICATION:
+            return None
+        return ExchangeError(f"Cannot place orders on {self.exchange}: the exchange rejected the API key or "
+                             f"signature ({message}); check CRYPTOBOT_EXCHANGE_API_KEY and "
+                             f"CRYPTOBOT_EXCHANGE_API_SECRET", retryable=False,
+                             details={"order_id": tracked.order_id, "reason": kind})
 
-    async def _find_placed(self, tracked: TrackedOrder, sent_at: float | None) -> dict | None:
-        """Look an order up by client order id after a failed placement; None once it surely was not placed.
+    async def _find_placed(self, tracked: TrackedOrder, wait: bool) -> dict | None:
+        """Look an order up by client order id after a failed placement.
 
-        With ``sent_at`` the lookup repeats until the original request is
-        too old for the exchange to accept (``recvWindow`` plus the grace
-        margin after it was sent); without it (polling) one lookup is made.
+        Return the order, or None when it was not found.  With ``wait``, a
+        miss is final: the lookup repeats until ``tracked.lookup_deadline``,
+        when the original request has become too old for the exchange to
+        accept.  Without it (polling), one lookup is made.
         """
-        if sent_at is not None:
-            tracked.lookup_deadline = sent_at + (self.recv_window_ms + self.lookup_grace_ms) / 1000
         params = {"clientOrderId": tracked.client_order_id}
         while True:
             try:
@@ -379,11 +386,11 @@ class CcxtGateway:
                                     details={"order_id": tracked.order_id, "client_order_id": tracked.client_order_id,
                                              "state": "unknown"}) from None
             remaining = tracked.lookup_deadline - time.monotonic()
-            if sent_at is None or remaining <= 0:
+            if not wait or remaining <= 0:
                 return None
             # Real time, not the backoff sleep: the exchange's recvWindow runs on the wall clock.
             await asyncio.sleep(remaining)
 
-    async def _adopt(self, tracked: TrackedOrder, answer: dict) -> None:
+    async def _adopt(self, tracked: TrackedOrder, response: dict) -> None:
         tracked.state = "live"
-        await self._orders.reconcile(tracked, answer)
+        await self._orders.reconcile(tracked, response)

@@ -62,7 +62,7 @@ def binance_filters(info: Mapping[str, Any]) -> dict[str, Decimal] | None:
 
 
 def _grid(value: Any, precision_mode: int, field: str) -> Decimal | None:
-    """The price or amount grid of a unified market, or None where the mode gives no fixed grid."""
+    """Return the price or amount grid of a unified market, or None where the mode gives no fixed grid."""
     if value is None:
         return None
     if precision_mode == TICK_SIZE:

@@ -15,10 +15,11 @@ stop_limit limit + triggerPrice        limit + triggerPrice (STOP)
 ========== =========================== ===================================
 
 Quantities and prices are sent as the plain decimal strings of the risk
-manager's rounded values.  ccxt would otherwise pass them through its own
-precision rounding, which truncates an off-grid price silently; for the
-Binance family the exact strings are also set as the ``quantity`` and
-``price`` request parameters, which take precedence over ccxt's values.
+manager's rounded values.  ccxt passes them through its own precision
+rounding, which silently truncates an off-grid price.  So for the Binance
+family the exact strings are also set as the ``quantity`` and ``price``
+request parameters, which take precedence over ccxt's values, and an
+off-grid value is rejected by the exchange instead of changed.
 Reduce-only is sent on futures only: Binance spot has no such parameter,
 and the risk manager already limits a reduce-only order to the position.
 """

@@ -64,9 +64,10 @@ class OrderReconciler:
     async def reconcile(self, tracked: TrackedOrder, snapshot: dict) -> None:
         """Report what ``snapshot`` (a ccxt order) shows that was not reported yet.
 
-        The order is accepted once, then each new fill, then its end
-        (canceled, expired or rejected; nothing more for filled), and only
-        when every executed quantity has been reported as fills.
+        The reports are: accepted once, then each new fill, then the end of
+        the order (canceled, expired or rejected, and nothing more when
+        filled).  The end comes only after every executed quantity has been
+        reported as fills.
         """
         ts = ms_to_ns(snapshot.get("lastUpdateTimestamp") or snapshot.get("timestamp"), self.clock.now_ns())
         if snapshot.get("id") is not None:

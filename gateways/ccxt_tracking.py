@@ -1,11 +1,11 @@
 """What the ccxt gateway remembers about each live order, so every fill is reported once.
 
-Fills reach the gateway by three roads: the ``fills`` of an order answer,
-``fetch_my_trades`` while polling, and the executed quantity of
-``fetch_order``.  A :class:`TrackedOrder` records the trade ids already
-reported and the quantity reported without an id (fills from an answer that
-had no trade ids, or fills the engine booked before a restart), so a trade
-seen again on another road is skipped.
+Fills reach the gateway in the ``fills`` of an order response and, while
+polling, from ``fetch_my_trades`` once an order shows a larger executed
+quantity.  A :class:`TrackedOrder` records the trade ids already reported and
+the quantity reported without an id (fills from a response that had no trade
+ids, or fills the engine booked before a restart), so a trade seen again is
+skipped.
 """
 
 from __future__ import annotations
@@ -35,9 +35,20 @@ def decimal_of(raw: Any, unified: Any, field_name: str) -> Decimal:
 
 
 def filled_of(order: Mapping[str, Any]) -> Decimal:
-    """The executed quantity of a ccxt order: Binance's ``executedQty`` when present."""
+    """Return the executed quantity of a ccxt order, from Binance's ``executedQty`` when present."""
     info = order.get("info") or {}
     return decimal_of(info.get("executedQty") if isinstance(info, Mapping) else None, order.get("filled"), "filled")
+
+
+def average_of(order: Mapping[str, Any]) -> Decimal | None:
+    """Return the average fill price of a ccxt order, exact from Binance's quote and executed quantities."""
+    info = order.get("info") if isinstance(order.get("info"), Mapping) else {}
+    executed = decimal_of(info.get("executedQty"), None, "executedQty")
+    quote = decimal_of(info.get("cummulativeQuoteQty"), None, "cummulativeQuoteQty")
+    if executed > 0 and quote > 0:
+        return Decimal(plain(quote / executed))
+    average = order.get("average")
+    return None if average is None else decimal_of(None, average, "average")
 
 
 def ms_to_ns(ms: Any, default_ns: int) -> int:
@@ -48,9 +59,10 @@ def ms_to_ns(ms: Any, default_ns: int) -> int:
 class TrackedOrder:
     """One order the gateway placed (or adopted) and has not yet seen finish.
 
-    ``state`` is ``live`` once the exchange has acknowledged the order, or
-    ``unknown`` while a placement that failed on the way has not been found
-    at the exchange nor ruled out.
+    ``state`` is ``sending`` while :meth:`CcxtGateway.submit` waits for the
+    exchange, ``live`` once the exchange has acknowledged the order, and
+    ``unknown`` while a placement that failed on the way has neither been
+    found at the exchange nor ruled out.
     """
 
     order_id: str
@@ -69,11 +81,12 @@ class TrackedOrder:
     lookup_deadline: float = 0.0
 
     @classmethod
-    def from_order(cls, order: Order, ccxt_symbol: str) -> TrackedOrder:
-        """Track ``order`` as the engine knows it; its booked fills count as reported, without ids."""
-        return cls(order.order_id, order.client_order_id, order.symbol, ccxt_symbol, order.side, order.quantity,
-                   exchange_order_id=order.exchange_order_id, accepted=order.exchange_order_id is not None,
-                   reported_quantity=order.filled, unmatched_quantity=order.filled)
+    def from_order(cls, order: Order, ccxt_symbol: str, state: str = "live") -> TrackedOrder:
+        """Track ``order`` as the engine has booked it; its booked fills count as reported, without ids."""
+        return cls(order.order_id, order.client_order_id or order.order_id, order.symbol, ccxt_symbol, order.side,
+                   order.quantity, exchange_order_id=order.exchange_order_id, state=state,
+                   accepted=order.exchange_order_id is not None, reported_quantity=order.filled,
+                   unmatched_quantity=order.filled)
 
     def new_fills(self, trades: list[Mapping[str, Any]], default_ts: int, default_maker: bool = False,
                   ) -> list[ExecutionReport]:
