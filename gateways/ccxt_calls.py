@@ -50,7 +50,7 @@ class RetryingCaller:
         Raises
         ------
         ExchangeRefusal
-            When the exchange rejected the request (``kind`` tells why), as an
+            When the exchange rejected the request (``kind`` gives the cause), as an
             InsufficientFunds for a lack of funds.
         ExchangeError
             With ``retryable=True`` when the retries ran out.

@@ -6,8 +6,8 @@ funds, invalid key), so retrying the same request gets the same response.
 ``ccxt.OperationFailed``, with ``NetworkError``, ``RequestTimeout``,
 ``ExchangeNotAvailable``, ``DDoSProtection`` and ``RateLimitExceeded`` under
 it, means the request failed on the way or was throttled.  Whether such a
-request took effect depends on the case, which :func:`failure_kind` tells
-apart.
+request took effect depends on the case, and :func:`failure_kind` separates
+the cases.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ Failures: an order the exchange rejects becomes a rejected report.  Rate
 limits wait for ``Retry-After`` (or an exponential backoff with jitter) and
 retry, a bounded number of times.  Reads and cancels retry on any network
 failure.  An order placement that failed on the way (timeout, connection
-loss, 5xx) may have reached the exchange, so the order is first looked up by
-its client order id and sent again only once the exchange has no such order
-and the original request can no longer be accepted (its ``recvWindow`` has
-passed).
+loss, 5xx) may have reached the exchange.  So the order is first looked up
+by its client order id, and sent again only when the exchange has no such
+order and can no longer accept the original request, because its
+``recvWindow`` has passed.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class CcxtGateway:
         markets = await self._caller.call(lambda: self._client.load_markets(True), "load markets")
         instruments, symbols, skipped = build_instruments(self.exchange, markets.values(), self._client.precisionMode)
         if skipped:
-            log.warning("skipped %d %s markets without a price or amount grid, e.g. %s",
+            log.warning("skipped %d %s markets with missing or invalid filters, e.g. %s",
                         len(skipped), self.exchange, ", ".join(skipped[:5]))
         self.instruments = instruments
         self._orders.ccxt_symbols = symbols

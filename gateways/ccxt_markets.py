@@ -105,7 +105,8 @@ def build_instruments(exchange: str, markets: Iterable[Mapping[str, Any]], preci
     ccxt_symbols
         Unified symbol to ccxt's market symbol (``BTC/USDT:USDT`` for a swap).
     skipped
-        ccxt symbols left out because they have no price or amount grid.
+        ccxt symbols left out: no base and quote that form a unified
+        symbol, no price or amount grid, or a filter that is not a number.
     """
     _, types = EXCHANGES[exchange]
     instruments: dict[str, Instrument] = {}
@@ -115,16 +116,17 @@ def build_instruments(exchange: str, markets: Iterable[Mapping[str, Any]], preci
         if market.get("type") not in types or market.get("active") is False:
             continue
         try:
-            symbol = check_symbol(f"{market.get('base')}/{market.get('quote')}")
+            if not market.get("base") or not market.get("quote"):
+                raise ValidationError(f"market {market.get('symbol')!r} has no base or quote")
+            symbol = check_symbol(f"{market['base']}/{market['quote']}")
+            if symbol in instruments:
+                continue
+            info = market.get("info") or {}
+            filters = binance_filters(info) if exchange in BINANCE_FAMILY else None
+            if filters is None:
+                filters = unified_filters(market, precision_mode)
         except ValidationError:
-            skipped.append(str(market.get("symbol")))
-            continue
-        if symbol in instruments:
-            continue
-        info = market.get("info") or {}
-        filters = binance_filters(info) if exchange in BINANCE_FAMILY else None
-        if filters is None:
-            filters = unified_filters(market, precision_mode)
+            filters = None
         if filters is None:
             skipped.append(str(market.get("symbol")))
             continue

@@ -52,7 +52,7 @@ class OrderRequest:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _refuse(message: str, reason: str = "invalid_order") -> OrderRejected:
+def _rejection(message: str, reason: str = "invalid_order") -> OrderRejected:
     return OrderRejected(f"Cannot send order: {message}", reason)
 
 
@@ -68,27 +68,27 @@ def order_request(order: Order, instrument: Instrument | None, ccxt_symbol: str 
         client order id the exchange does not accept...).
     """
     if instrument is None or ccxt_symbol is None:
-        raise _refuse(f"{order.symbol} is not a {exchange} instrument", "unknown_symbol")
+        raise _rejection(f"{order.symbol} is not a {exchange} instrument", "unknown_symbol")
     if order.side not in ("buy", "sell"):
-        raise _refuse(f"'side' must be buy or sell, was {order.side!r}")
+        raise _rejection(f"'side' must be buy or sell, was {order.side!r}")
     if order.type not in ORDER_TYPES:
-        raise _refuse(f"'type' must be one of {', '.join(ORDER_TYPES)}, was {order.type!r}")
+        raise _rejection(f"'type' must be one of {', '.join(ORDER_TYPES)}, was {order.type!r}")
     if order.time_in_force not in TIME_IN_FORCE:
-        raise _refuse(f"'time_in_force' must be one of {', '.join(TIME_IN_FORCE)}, was {order.time_in_force!r}")
+        raise _rejection(f"'time_in_force' must be one of {', '.join(TIME_IN_FORCE)}, was {order.time_in_force!r}")
     if order.quantity <= 0:
-        raise _refuse(f"'quantity' must be > 0, was {plain(order.quantity)}")
+        raise _rejection(f"'quantity' must be > 0, was {plain(order.quantity)}")
     limit = order.type in ("limit", "stop_limit")
     if limit and (order.price is None or order.price <= 0):
-        raise _refuse(f"a {order.type} order needs a price > 0, was {order.price}")
+        raise _rejection(f"a {order.type} order needs a price > 0, was {order.price}")
     if order.type in ("stop", "stop_limit") and (order.stop_price is None or order.stop_price <= 0):
-        raise _refuse(f"a {order.type} order needs a stop price > 0, was {order.stop_price}")
+        raise _rejection(f"a {order.type} order needs a stop price > 0, was {order.stop_price}")
     if order.post_only and (order.type != "limit" or order.time_in_force != "GTC"):
-        raise _refuse("a post-only order must be a GTC limit order, because it rests on the book")
+        raise _rejection("a post-only order must be a GTC limit order, because it rests on the book")
 
     client_order_id = order.client_order_id or order.order_id
     binance = exchange in BINANCE_FAMILY
     if binance and not BINANCE_CLIENT_ID.match(client_order_id):
-        raise _refuse(f"client order id {client_order_id!r} must be 1 to 36 letters, digits, '-' or '_' on {exchange}")
+        raise _rejection(f"client order id {client_order_id!r} must be 1 to 36 letters, digits, '-' or '_' on {exchange}")
 
     amount = plain(order.quantity)
     price = plain(order.price) if limit and order.price is not None else None

@@ -10,6 +10,7 @@ skipped.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
@@ -19,6 +20,8 @@ from cryptobot.core.instruments import plain, to_decimal
 from cryptobot.core.orders import Order
 from cryptobot.gateways.base import FILL, ExecutionReport
 
+log = logging.getLogger("cryptobot.gateways.ccxt")
+
 ZERO = Decimal(0)
 
 # ccxt's unified order status -> what the gateway does with it.
@@ -27,7 +30,10 @@ TERMINAL_KINDS = {"canceled": "canceled", "expired": "expired", "rejected": "rej
 
 
 def decimal_of(raw: Any, unified: Any, field_name: str) -> Decimal:
-    """Prefer the exchange's raw string (exact), else ccxt's unified number; normalized, never NaN."""
+    """Return the exchange's raw string (exact) as a normalized Decimal, else ccxt's unified number.
+
+    Raises ValidationError for a value that is not a finite number.
+    """
     value = raw if raw not in (None, "") else unified
     if value in (None, ""):
         return ZERO
@@ -88,13 +94,12 @@ class TrackedOrder:
                    accepted=order.exchange_order_id is not None, reported_quantity=order.filled,
                    unmatched_quantity=order.filled)
 
-    def new_fills(self, trades: list[Mapping[str, Any]], default_ts: int, default_maker: bool = False,
-                  ) -> list[ExecutionReport]:
+    def new_fills(self, trades: list[Mapping[str, Any]], default_ts: int) -> list[ExecutionReport]:
         """Turn ccxt trades of this order into fill reports, skipping every trade already reported."""
         reports = []
         ordered = sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id") or "")))
         for trade in ordered:
-            report = self._fill_report(trade, default_ts, default_maker)
+            report = self._fill_report(trade, default_ts)
             if report is None:
                 continue
             trade_id = report.trade_id
@@ -107,20 +112,21 @@ class TrackedOrder:
                 self.unmatched_quantity = max(ZERO, self.unmatched_quantity - report.quantity)
                 continue
             if self.reported_quantity + report.quantity > self.quantity:
-                continue  # more than the order's size: a duplicate under another id, never a real fill
+                log.warning("ignored trade %s of order %s: it would fill %s beyond the order quantity %s",
+                            trade_id, self.order_id, self.reported_quantity + report.quantity, self.quantity)
+                continue
             self.reported_quantity += report.quantity
             reports.append(report)
         return reports
 
-    def _fill_report(self, trade: Mapping[str, Any], default_ts: int, default_maker: bool) -> ExecutionReport | None:
+    def _fill_report(self, trade: Mapping[str, Any], default_ts: int) -> ExecutionReport | None:
         info = trade.get("info") if isinstance(trade.get("info"), Mapping) else {}
         quantity = decimal_of(info.get("qty"), trade.get("amount"), "amount")
         if quantity <= 0:
             return None
         fee = trade.get("fee") or {}
-        maker = info.get("isMaker") if isinstance(info.get("isMaker"), bool) else None
-        if maker is None:
-            maker = trade.get("takerOrMaker") == "maker" if trade.get("takerOrMaker") else default_maker
+        # Binance's FULL fills carry no maker flag: they executed on arrival, so as taker.
+        maker = info.get("isMaker") if isinstance(info.get("isMaker"), bool) else trade.get("takerOrMaker") == "maker"
         raw_id = trade.get("id") or info.get("tradeId") or info.get("id")
         return ExecutionReport(
             FILL, self.order_id, ms_to_ns(trade.get("timestamp"), default_ts), exchange_order_id=self.exchange_order_id,

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from cryptobot.core.config import load_settings
-from cryptobot.core.errors import ExchangeError
+from cryptobot.core.errors import ConfigError, ExchangeError
 from cryptobot.core.orders import Order
 from cryptobot.gateways.binance_rest_emulator import BinanceRestEmulator, load_exchange_info
 from cryptobot.gateways.ccxt_errors import RetryPolicy
@@ -205,8 +205,17 @@ async def test_ccxt_repr_and_pickle_hide_keys(make_gateway):
         pickle.dumps(gateway)
 
 
-def test_ccxt_keys_secret_settings():
-    settings = load_settings(environ={"CRYPTOBOT_EXCHANGE_API_KEY": KEY, "CRYPTOBOT_EXCHANGE_API_SECRET": SECRET})
+async def test_ccxt_keys_secret_settings():
+    settings = load_settings(environ={"CRYPTOBOT_EXCHANGE_API_KEY": KEY, "CRYPTOBOT_EXCHANGE_API_SECRET": SECRET,
+                                      "CRYPTOBOT_ENGINE_EXCHANGE": "binance_usdm"})
     assert settings.exchange_api_key == KEY
     assert KEY not in repr(settings)
     assert SECRET not in repr(settings)
+    gateway = CcxtGateway.from_settings(settings)
+    assert (gateway.exchange, gateway.ccxt_id) == ("binance_usdm", "binanceusdm")
+    await gateway.close()
+
+
+def test_ccxt_gateway_requires_keys():
+    with pytest.raises(ConfigError, match="CRYPTOBOT_EXCHANGE_API_KEY"):
+        CcxtGateway.from_settings(load_settings(environ={}))

@@ -190,6 +190,23 @@ def test_tracked_order_each_trade_once():
     assert tracked.reported_quantity == D("0.003")
 
 
+def test_tracked_order_caps_at_quantity():
+    tracked = TrackedOrder("order_1", "client-1", "BTC/USDT", "BTC/USDT", "buy", D("0.001"), exchange_order_id="7")
+    reports = tracked.new_fills([trade("1", "0.001"), trade("2", "0.001")], 0)
+    assert [r.trade_id for r in reports] == ["1"]
+    assert tracked.reported_quantity == D("0.001")
+
+
+def test_build_instruments_skips_bad_filter(btcusdt):
+    entry = copy.deepcopy(btcusdt)
+    next(f for f in entry["filters"] if f["filterType"] == "PRICE_FILTER")["tickSize"] = "n/a"
+    market = {"symbol": "BTC/USDT", "id": "BTCUSDT", "type": "spot", "base": "BTC", "quote": "USDT", "active": True,
+              "precision": {}, "limits": {}, "info": entry}
+    instruments, _, skipped = build_instruments("binance", [market], TICK_SIZE)
+    assert instruments == {}
+    assert skipped == ["BTC/USDT"]
+
+
 def test_tracked_order_skips_booked_fills():
     booked = Order("order_1", "client-1", None, "binance", "BTC/USDT", "buy", "limit", D("0.003"), price=D("40000"),
                    exchange_order_id="7", filled=D("0.001"))
