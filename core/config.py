@@ -74,6 +74,11 @@ class Settings:
     engine_base_currency: str = _setting("USDT", "currency the portfolio is valued in")
     engine_initial_balance: float = _setting(100_000.0, "paper account starting balance in the base currency", minimum=0)
 
+    exchange_api_key: str = _setting("", "exchange API key for live trading; kept in memory only and never logged", secret=True)
+    exchange_api_secret: str = _setting("", "exchange API secret for live trading; kept in memory only and never logged", secret=True)
+    exchange_sandbox: bool = _setting(False, "send live orders to the exchange's test network (ccxt sandbox mode)")
+    exchange_poll_seconds: float = _setting(1.0, "seconds between polls of open orders for fills in live mode", minimum=0.1)
+
     backtest_workers: int = _setting(2, "backtests that run at once; the rest queue", minimum=1, maximum=64)
 
     def __repr__(self) -> str:
