@@ -17,6 +17,7 @@ from cryptobot.actors.risk_checks import (
     RiskLimits, Throttle, check_capital, check_daily_loss, check_max_positions, check_order_size,
     check_position_limit, check_price_band, check_shape,
 )
+from cryptobot.core import topics
 from cryptobot.core.actor import Actor, ActorRef, Supervision
 from cryptobot.core.errors import OrderRejected
 from cryptobot.core.ids import new_id
@@ -28,7 +29,7 @@ from cryptobot.core.messages import (
 from cryptobot.core.orders import Order
 
 ZERO = Decimal(0)
-REJECTIONS_TOPIC = "risk.rejections"
+REJECTIONS_TOPIC = topics.RISK_REJECTIONS
 
 
 class RiskActor(Actor):
@@ -172,7 +173,7 @@ class RiskActor(Actor):
         sellable, dust = instrument.closable_quantity(wanted, price)
         leftover = abs(position) - sellable if wanted == abs(position) else dust
         if leftover > 0:
-            self.publish("risk.dust", DustReport(intent.strategy_id, intent.exchange, intent.symbol, leftover,
+            self.publish(topics.RISK_DUST, DustReport(intent.strategy_id, intent.exchange, intent.symbol, leftover,
                                                  "below the step size, minimum quantity or minimum notional",
                                                  self.engine.clock.now_ns()))
         if sellable <= 0:
@@ -236,7 +237,7 @@ class RiskActor(Actor):
         self.kill_reason = message.reason
         self.log.warning("kill switch %s: %s", "engaged" if message.engaged else "released", message.reason,
                          extra={"actor": self.name})
-        self.publish("risk.kill_switch", message)
+        self.publish(topics.KILL_SWITCH, message)
         if message.engaged:
             for order_id in list(self.open_orders):
                 self.send(self.execution, CancelRequest(order_id, reason="kill_switch"))
