@@ -361,7 +361,7 @@ def wma(values, period):
 
 
 cdef Py_ssize_t _sma_run(SMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
-    # `state` is a copy, so the compiler can keep it in registers; the window
+    # `state` is a copy, so the compiler can keep it in registers.  The window
     # arrays it points to stay owned by the indicator object.
     cdef Py_ssize_t i
     for i in range(n):
@@ -372,7 +372,7 @@ cdef Py_ssize_t _sma_run(SMAState state, const double* x, double* y, Py_ssize_t 
 
 
 cdef Py_ssize_t _ema_run(EMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
-    # `state` is a copy, so the compiler can keep it in registers; the window
+    # `state` is a copy, so the compiler can keep it in registers.  The window
     # arrays it points to stay owned by the indicator object.
     cdef Py_ssize_t i
     for i in range(n):
@@ -383,7 +383,7 @@ cdef Py_ssize_t _ema_run(EMAState state, const double* x, double* y, Py_ssize_t 
 
 
 cdef Py_ssize_t _wma_run(WMAState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
-    # `state` is a copy, so the compiler can keep it in registers; the window
+    # `state` is a copy, so the compiler can keep it in registers.  The window
     # arrays it points to stay owned by the indicator object.
     cdef Py_ssize_t i
     for i in range(n):

@@ -28,7 +28,7 @@ cdef inline double extreme_step(ExtremeState* s, double x) noexcept nogil:
     cdef Py_ssize_t back, slot
     cdef int64_t index = s.count
 
-    # Drop the front once it leaves the window; indices grow by one per
+    # Drop the front once it leaves the window.  Indices grow by one per
     # update, so at most one candidate expires at a time.
     if s.size > 0 and s.indices[s.head] <= index - n:
         s.head += 1

@@ -257,7 +257,7 @@ cdef object _run(ExtremeState* state, values):
 
 
 cdef Py_ssize_t _extreme_run(ExtremeState state, const double* x, double* y, Py_ssize_t n) noexcept nogil:
-    # `state` is a copy, so the compiler can keep it in registers; its ring
+    # `state` is a copy, so the compiler can keep it in registers.  Its ring
     # arrays stay owned by the indicator object.
     cdef Py_ssize_t i
     for i in range(n):

@@ -6,8 +6,9 @@
 # bounded by about `period` roundings, strictly in O(1) per update:
 #
 # The stream is cut into blocks of `period` values.  For the block being
-# filled, `cur[j]` stores the prefix sum of its first j+1 values; `prev` keeps
-# the same prefix sums of the previous, complete block, and `total` its sum.
+# filled, `cur[j]` stores the prefix sum of its first j+1 values.  `prev`
+# keeps the same prefix sums of the previous, complete block, and `total` its
+# sum.
 # A window ending at offset j of the current block is the suffix of the
 # previous block after offset j plus the prefix of the current block up to j:
 #
@@ -101,7 +102,7 @@ cdef inline void window_advance(PrefixWindow* w) noexcept nogil:
 #
 # Squaring raw prices (about 6e4, squares about 4e9) and subtracting the
 # squared mean loses about nine of the sixteen significant digits when the
-# window's standard deviation is a few dollars; and any scheme that removes
+# window's standard deviation is a few dollars.  And any scheme that removes
 # old values by subtraction carries the rounding error of every large value
 # it once held.  So the window is kept as at most three groups of central
 # moments (count, mean, M2), each computed only by Welford additions and
@@ -110,11 +111,10 @@ cdef inline void window_advance(PrefixWindow* w) noexcept nogil:
 #   blocks of B = period // 2 values:  ... | k-2 | k-1 | k (filling) |
 #   window = suffix of block k-2  +  all of block k-1  +  prefix of block k
 #
-# The prefix grows forward as values arrive; block k-1's moments are its
-# completed prefix; the suffixes of block k-2 were computed by a backward
-# pass over it, one value per update while block k-1 was filling.  Every
-# update is O(1), no error survives two blocks, and a flat window gives
-# exactly zero.
+# The prefix grows forward as values arrive, and block k-1's moments are its
+# completed prefix.  The suffixes of block k-2 come from a backward pass over
+# it, one value per update while block k-1 was filling.  So every update is
+# O(1), no error survives two blocks, and a flat window gives exactly zero.
 #
 # Each group keeps its mean relative to its own first value (`shift`): a
 # mean near 6e4 would carry a rounding error of about 1e-11, which is large
@@ -122,7 +122,7 @@ cdef inline void window_advance(PrefixWindow* w) noexcept nogil:
 
 cdef struct Moments:
     double count
-    double shift    # first value added; `mean` is relative to it
+    double shift    # first value added, which `mean` is relative to
     double mean
     double m2
 
