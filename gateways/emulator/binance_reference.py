@@ -20,7 +20,6 @@ USD-M: depth limit 5-50 weight 2, 100 weight 5, 500 weight 10, 1000 weight
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal
 
 from cryptobot.gateways.recordings import Recording, ReferenceData
@@ -108,7 +107,9 @@ def synthesize_symbol(recording: Recording, symbol: str, quotes: list[str], futu
 def build_exchange_info(reference: ReferenceData | None, recordings: list[Recording], futures: bool) -> dict:
     """Return the exchangeInfo body to serve: the recorded one plus synthesized entries."""
     if reference is not None:
-        body = copy.deepcopy(reference.body)
+        # A shallow copy: the recorded entries are shared and never modified.
+        body = dict(reference.body)
+        body["symbols"] = list(body["symbols"])
     else:
         body = {"timezone": "UTC", "serverTime": 0, "rateLimits": [], "exchangeFilters": [], "symbols": []}
     listed = {entry["symbol"] for entry in body["symbols"]}

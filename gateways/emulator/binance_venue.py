@@ -108,7 +108,8 @@ class BinanceVenue(Venue):
         spans = binance_spans(recording) if (config.loop or config.rebase_time) else Spans(0, 0, 0)
         first_ms = recording.frames[0].ts_ns // 1_000_000 if recording.frames else 0
         tape = Tape(label, recording, self, pace=config.pace, speed=config.speed, loop=config.loop,
-                    rebase=config.rebase_time, spans=spans, first_event_ms=first_ms)
+                    rebase=config.rebase_time, spans=spans, first_event_ms=first_ms,
+                    start_delay=config.start_delay)
         self.tapes.append(tape)
         for stream in tape.channels:
             self.stream_tape[stream] = tape

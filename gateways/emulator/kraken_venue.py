@@ -105,7 +105,8 @@ class KrakenVenue(Venue):
         spans = Spans(0, 0, minute_span(min(times), max(times))) if times and (config.loop or config.rebase_time) \
             else Spans(0, 0, 0)
         tape = Tape(label, recording, self, pace=config.pace, speed=config.speed, loop=config.loop,
-                    rebase=config.rebase_time, spans=spans, first_event_ms=min(times, default=0))
+                    rebase=config.rebase_time, spans=spans, first_event_ms=min(times, default=0),
+                    start_delay=config.start_delay)
         self.tapes.append(tape)
         for pair in recording.symbols:
             self.tape_of_pair[pair] = tape

@@ -58,10 +58,14 @@ class Tape:
         How far each loop moves ids and times.
     first_event_ms
         Event time of the first frame, the reference for rebasing.
+    start_delay
+        Seconds between the first subscription and the first frame, so a
+        client subscribing to several channels in separate requests gets
+        all of them from the start.
     """
 
     def __init__(self, name: str, recording: Recording, owner: TapeOwner, *, pace: str, speed: float,
-                 loop: bool, rebase: bool, spans: Spans, first_event_ms: int):
+                 loop: bool, rebase: bool, spans: Spans, first_event_ms: int, start_delay: float = 0.0):
         self.name = name
         self.recording = recording
         self.frames: list[RecordedFrame] = recording.frames
@@ -74,6 +78,7 @@ class Tape:
         self.rebase = rebase
         self.spans = spans
         self.first_event_ms = first_event_ms
+        self.start_delay = start_delay
         self.position = 0
         self.loop_index = 0
         self.rebase_ms = 0
@@ -120,6 +125,8 @@ class Tape:
 
     async def _run(self) -> None:
         try:
+            if self.start_delay:
+                await asyncio.sleep(self.start_delay)
             if self.pace == "fast":
                 await self._run_fast()
             else:

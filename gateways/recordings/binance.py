@@ -22,9 +22,16 @@ from cryptobot.gateways.recordings.model import (
     DepthSnapshot,
 )
 
-_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _STREAM = re.compile(r"^([a-z0-9_]+)@([A-Za-z0-9_@]+)$")
 _COMBINED_PREFIX = '{"stream":"'
+
+
+_is_decimal = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch
+
+
+def is_decimal(text: str) -> bool:
+    """Tell whether ``text`` is an unsigned decimal such as ``"61737.63000000"`` (no exponent)."""
+    return _is_decimal(text) is not None
 
 
 def _need_int(data: dict, key: str, where: str) -> int:
@@ -36,23 +43,23 @@ def _need_int(data: dict, key: str, where: str) -> int:
 
 def _need_decimal(data: dict, key: str, where: str) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not _DECIMAL.match(value):
+    if type(value) is not str or _is_decimal(value.removeprefix("-")) is None:
         raise ValueError(f"{where}: field '{key}' must be a decimal string, was {value!r}")
     return value
 
 
-def check_levels(levels: Any, where: str) -> list[tuple[str, str]]:
-    """Return ``levels`` as (price, quantity) pairs; raise ValueError if malformed."""
-    if not isinstance(levels, list):
+def check_levels(levels: Any, where: str) -> list:
+    """Return ``levels`` if it is a list of [price, quantity] decimal strings; raise ValueError otherwise."""
+    if type(levels) is not list:
         raise ValueError(f"{where} must be a list of [price, quantity], was {type(levels).__name__}")
-    pairs = []
     for level in levels:
-        if (not isinstance(level, list) or len(level) != 2
-                or not isinstance(level[0], str) or not isinstance(level[1], str)
-                or not _DECIMAL.match(level[0]) or not _DECIMAL.match(level[1])):
+        if type(level) is not list or len(level) != 2:
             raise ValueError(f"{where} holds a malformed level {level!r}")
-        pairs.append((level[0], level[1]))
-    return pairs
+        price, quantity = level
+        if type(price) is not str or type(quantity) is not str or _is_decimal(price) is None \
+                or _is_decimal(quantity) is None:
+            raise ValueError(f"{where} holds a malformed level {level!r}")
+    return levels
 
 
 def _check_depth(data: dict, futures: bool) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptobot.core.errors import ValidationError
 
@@ -43,9 +43,8 @@ class RecordingError(ValidationError):
     code = "invalid_recording"
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedFrame:
-    """One WebSocket text frame as the exchange sent it.
+class RecordedFrame(NamedTuple):
+    """One WebSocket text frame as the exchange sent it (an immutable named tuple).
 
     Attributes
     ----------
