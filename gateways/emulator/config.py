@@ -88,6 +88,7 @@ class EmulatorConfig:
     loop: bool = False
     rebase_time: bool = False
     start_delay: float = 0.0
+    slow_client_timeout: float = 10.0
     ping_interval: float | None = None
     pong_timeout: float | None = None
     max_connection_age: float | None = 86_400.0
@@ -122,6 +123,7 @@ class EmulatorConfig:
         self._positive("weight_window", self.weight_window, upper=86_400)
         self._positive("ban_seconds", self.ban_seconds, upper=3 * 86_400)
         self._positive("heartbeat_interval", self.heartbeat_interval, upper=3_600)
+        self._positive("slow_client_timeout", self.slow_client_timeout, upper=3_600)
         if not isinstance(self.start_delay, (int, float)) or isinstance(self.start_delay, bool) \
                 or not 0 <= self.start_delay <= 3_600:
             raise _fail("start_delay", f"'start_delay' out of range [0, 3600], was {self.start_delay!r}")

@@ -2,10 +2,12 @@
 
 Frames are sent pre-framed: the emulator builds the WebSocket frame bytes
 (header and unmasked payload, RFC 6455 section 5.2) once per recorded
-message and writes them straight to the TCP transport.  Going through
-``WSTransport.send`` for every frame was measured at about 4 times fewer
-frames per second on loopback (see ``benchmarks/bench_emulator.py``).
-Control frames (ping, close) still go through picows.
+message and writes them straight to the TCP transport, control frames
+(ping, pong, close) included.  picows parses what the client sends and
+runs the handshake.  Every write is an immutable ``bytes`` object: on
+uvloop's transport, frames written with ``WSTransport.send`` were seen
+corrupted on the wire when the socket buffer was full (picows 2.3), and
+sending through it was several times slower (``benchmarks/emulator_send_rate.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,19 @@ if TYPE_CHECKING:
     from cryptobot.gateways.emulator.faults import Fault
 
 log = logging.getLogger("cryptobot.gateways.emulator")
+
+
+PING, PONG, CLOSE = 0x9, 0xA, 0x8
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """Frame a control message (at most 125 bytes of payload, RFC 6455 section 5.5)."""
+    payload = payload[:125]
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def close_frame(code: WSCloseCode, reason: str = "") -> bytes:
+    return control_frame(CLOSE, code.value.to_bytes(2, "big") + reason.encode()[:123])
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -79,6 +94,7 @@ class EmulatorConnection(WSListener):
         self.plain = False
         self.paused = False
         self.closed = False
+        self.closing = False
         self.opened_at = 0.0
         self.last_sent = 0.0
         self.stalled_until: float | None = None
@@ -117,8 +133,13 @@ class EmulatorConnection(WSListener):
             self.on_text(frame.get_payload_as_bytes())
         elif kind == WSMsgType.PONG:
             self._pong_at = time.monotonic()
+        elif kind == WSMsgType.PING:
+            if not self.closed:
+                self.write(control_frame(PONG, frame.get_payload_as_bytes()))
         elif kind == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
+            if not self.closing:
+                self.closing = True
+                self.write(close_frame(frame.get_close_code()))
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
@@ -159,7 +180,7 @@ class EmulatorConnection(WSListener):
 
     def refresh_plain(self) -> None:
         """Recompute whether the fast path applies."""
-        self.plain = not (self.closed or self.paused or self.pending or self.stalled_until is not None)
+        self.plain = not (self.closed or self.closing or self.paused or self.pending or self.stalled_until is not None)
 
     def is_stalled(self) -> bool:
         """Tell whether a stall fault currently silences this connection."""
@@ -177,7 +198,7 @@ class EmulatorConnection(WSListener):
         A paused (backpressured) connection still buffers: the replay loop
         waits for it to drain, as a real server's send buffer would fill.
         """
-        if self.closed or self.is_stalled():
+        if self.closed or self.closing or self.is_stalled():
             return
         self.write(data)
         self.last_sent = time.monotonic()
@@ -192,9 +213,11 @@ class EmulatorConnection(WSListener):
             self.transport.disconnect(graceful=False)
 
     def close(self, code: WSCloseCode = WSCloseCode.GOING_AWAY, reason: str = "") -> None:
-        """Send a close frame and disconnect."""
-        if self.transport is not None and not self.closed:
-            self.transport.send_close(code, reason.encode())
+        """Send a close frame and disconnect once the send buffer is flushed."""
+        if self.transport is not None and not self.closed and not self.closing:
+            self.closing = True
+            self.plain = False
+            self.write(close_frame(code, reason))
             self.transport.disconnect()
 
     def stall(self, seconds: float | None) -> None:
@@ -228,7 +251,7 @@ class EmulatorConnection(WSListener):
             return
         if not self.is_stalled():
             self._ping_sent_at = time.monotonic()
-            self.transport.send_ping(b"")
+            self.write(control_frame(PING))
             if "pong" not in self._timers or self._timers["pong"].when() <= self._loop.time():
                 self._timers["pong"] = self._loop.call_later(self.policy.pong_timeout, self._check_pong, self._ping_sent_at)
         self._timers["ping"] = self._loop.call_later(self.policy.ping_interval, self._send_ping)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
 import orjson
@@ -50,8 +49,8 @@ class PairInfo:
 
 
 def _decimals(value: str) -> int:
-    exponent = Decimal(value).normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    """Significant decimals of a decimal string: ``"0.000022900"`` has 7."""
+    return len(value.partition(".")[2].rstrip("0"))
 
 
 def _framed(frame: RecordedFrame) -> bytes:
@@ -85,6 +84,8 @@ class KrakenVenue(Venue):
         self.pairs = self._pairs(reference, seen_decimals)
         self.pairs_v2 = {info.symbol: info for info in self.pairs.values()}
         self._next_channel_id = max(self.channel_ids.values(), default=1000) + 1
+        for tape in self.tapes:
+            tape.framed("v1", _framed)
 
     def _add_tape(self, label: str, recording: Recording, seen: dict[str, tuple[int, int]]) -> None:
         if recording.exchange != "kraken":

@@ -109,8 +109,10 @@ class ExchangeEmulator:
         """Load the recordings and start both servers; return self."""
         started = time.perf_counter()
         self.venues = await asyncio.to_thread(self._build_venues)
+        # uvloop's own transport: picows' default when aiofastnet is installed sent
+        # about 5 times fewer frames per second in benchmarks/emulator_send_rate.py.
         self._ws_server = await ws_create_server(
-            self._route, self.config.host, self.config.ws_port, websocket_handshake_timeout=5,
+            self._route, self.config.host, self.config.ws_port, websocket_handshake_timeout=5, use_aiofastnet=False, enable_auto_pong=False,
             logger_name=logging.getLogger("cryptobot.gateways.emulator.picows"))
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         app = web.Application(middlewares=[self._rest_faults_middleware])

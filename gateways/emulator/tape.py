@@ -30,6 +30,8 @@ class TapeOwner(Protocol):
 
     def dispatch(self, tape: Tape, index: int) -> None: ...
 
+    def dispatch_batch(self, tape: Tape, start: int, end: int) -> None: ...
+
     async def drain(self) -> None: ...
 
     async def on_tape_end(self, tape: Tape) -> None: ...
@@ -70,6 +72,7 @@ class Tape:
         self.recording = recording
         self.frames: list[RecordedFrame] = recording.frames
         self.stamps = [frame.ts_ns for frame in self.frames]
+        self.channel_of = [frame.channel for frame in self.frames]
         self.channels = {frame.channel for frame in self.frames if frame.symbol}
         self.owner = owner
         self.pace = pace
@@ -85,14 +88,14 @@ class Tape:
         self.offsets = Offsets()
         self.state = WAITING
         self.task: asyncio.Task | None = None
-        self._framed: dict[str, list[bytes]] = {}
 
     def framed(self, variant: str, build: Callable[[RecordedFrame], bytes]) -> list[bytes]:
-        """Return the frames pre-encoded once by ``build``, cached under ``variant``."""
-        cached = self._framed.get(variant)
+        """Return the frames pre-encoded once by ``build``, cached with the recording under ``variant``."""
+        key = f"framed:{variant}"
+        cached = self.recording.cache.get(key)
         if cached is None:
             started = time.perf_counter()
-            cached = self._framed[variant] = [build(frame) for frame in self.frames]
+            cached = self.recording.cache[key] = [build(frame) for frame in self.frames]
             log.debug("pre-encoded %d frames of %s (%s) in %.3f s", len(cached), self.name, variant,
                       time.perf_counter() - started)
         return cached
@@ -142,13 +145,12 @@ class Tape:
         await self.owner.on_tape_end(self)
 
     async def _run_fast(self) -> None:
-        dispatch = self.owner.dispatch
+        dispatch_batch = self.owner.dispatch_batch
         count = len(self.frames)
         index = self.position
         while index < count:
             end = min(index + FAST_BATCH, count)
-            for current in range(index, end):
-                dispatch(self, current)
+            dispatch_batch(self, index, end)
             self.position = index = end
             await self.owner.drain()
 

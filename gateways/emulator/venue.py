@@ -63,11 +63,31 @@ class Venue:
             self._writable.set()
 
     async def drain(self) -> None:
-        """Wait until no subscriber is backpressured; always yield to the event loop once."""
-        if self.blocked:
-            await self._writable.wait()
-        else:
+        """Wait until no subscriber is backpressured; always yield to the event loop once.
+
+        A client that reads nothing for ``slow_client_timeout`` seconds is
+        disconnected, as an exchange drops a consumer that cannot keep up,
+        so one stuck reader does not stall every other subscriber.
+        """
+        if not self.blocked:
             await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._writable.wait(), self.config.slow_client_timeout)
+        except asyncio.TimeoutError:
+            for connection in list(self._paused):
+                log.warning("connection %d read nothing for %.3g s while its send buffer was full, disconnecting",
+                            connection.id, self.config.slow_client_timeout)
+                connection.drop()
+                self.writers_paused(connection, False)
+
+    def dispatch(self, tape: Tape, index: int) -> None:
+        raise NotImplementedError
+
+    def dispatch_batch(self, tape: Tape, start: int, end: int) -> None:
+        """Send frames ``start`` to ``end`` - 1 of ``tape``; venues may override with a faster loop."""
+        for index in range(start, end):
+            self.dispatch(tape, index)
 
     # ---- faults ------------------------------------------------------------
 

@@ -145,6 +145,9 @@ class Recording:
     skipped
         ``(source, line, problem)`` of each malformed line skipped by a
         non-strict load; empty after a strict load.
+    cache
+        Data derived from the frames by consumers (pre-encoded frames),
+        kept with the recording so every replay of it shares them.
     """
 
     exchange: str
@@ -154,6 +157,7 @@ class Recording:
     channel_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def symbols(self) -> list[str]:

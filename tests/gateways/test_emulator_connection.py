@@ -77,3 +77,18 @@ def test_invalid_settings_rejected(sample_data, setting, value):
     with pytest.raises(ConfigError) as info:
         ExchangeEmulator(sample_data, **{setting: value})
     assert setting in info.value.details
+
+
+async def test_stuck_reader_dropped(sample_data):
+    spot_btc = VenueRecordings(tapes=(("hftbacktest/spot/btcusdt_20240808.gz", "hftbacktest/spot/btcusdt_20240809.gz"),),
+                               reference="cryptofeed/BINANCE.0")
+    async with ExchangeEmulator(sample_data, venues=["binance"], recordings={"binance": spot_btc}, pace="fast",
+                                slow_client_timeout=0.3) as emulator:
+        reader = await WsClient.connect(f"{emulator.url('binance')}/ws/btcusdt@bookTicker")
+        reader.transport.underlying_transport.pause_reading()
+        stuck_seen = await reader.wait_until(lambda c: emulator.venue("binance").blocked, timeout=5)
+        dropped = await reader.wait_until(lambda c: not emulator.venue("binance").connections, timeout=5)
+        reader.transport.underlying_transport.resume_reading()
+        await reader.close()
+    assert stuck_seen
+    assert dropped

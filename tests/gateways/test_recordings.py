@@ -9,6 +9,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from cryptobot.gateways.emulator.config import load_tape
 from cryptobot.gateways.recordings import (
     RecordingError,
     load_f1,
@@ -19,15 +20,24 @@ from cryptobot.gateways.recordings import (
 
 
 @pytest.fixture(scope="module")
-def spot_day(sample_data):
-    return load_f1([sample_data / "hftbacktest/spot/btcusdt_20240808.gz"])
+def spot(sample_data):
+    # Shared with the emulator tests through the process-wide cache of loaded captures.
+    return load_tape(sample_data, ("hftbacktest/spot/btcusdt_20240808.gz", "hftbacktest/spot/btcusdt_20240809.gz"))
 
 
 @pytest.fixture(scope="module")
-def spot_both(sample_data):
-    # Given in reverse order on purpose: continuation files replay in name order.
-    return load_f1([sample_data / "hftbacktest/spot/btcusdt_20240809.gz",
-                    sample_data / "hftbacktest/spot/btcusdt_20240808.gz"])
+def spot_day(spot):
+    """The frames of the first day file only."""
+    return [frame for frame in spot.frames if frame.source == "btcusdt_20240808.gz"]
+
+
+def _head(source, target, lines: int):
+    """Copy the first lines of a real capture into a smaller gzip file."""
+    with gzip.open(source, "rt", encoding="utf-8") as handle:
+        head = [next(handle) for _ in range(lines)]
+    with gzip.open(target, "wt", encoding="utf-8") as handle:
+        handle.writelines(head)
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +46,17 @@ def kraken(sample_data):
     return load_f2([folder / "KRAKEN.ws.48.0", folder / "KRAKEN.ws.49.0", folder / "KRAKEN.ws.50.0"])
 
 
-def test_f1_spot_kind_counts(spot_day):
+def test_f1_spot_kind_counts(spot, spot_day):
     # Counts from the data set's file table: 9,757 trades, 28,040 bookTicker, 3,451 diffs.
-    assert spot_day.count("trade") == 9757
-    assert spot_day.count("bookTicker") == 28040
-    assert spot_day.count("depthUpdate") == 3451
-    assert spot_day.exchange == "binance"
+    kinds = [frame.kind for frame in spot_day]
+    assert kinds.count("trade") == 9757
+    assert kinds.count("bookTicker") == 28040
+    assert kinds.count("depthUpdate") == 3451
+    assert spot.exchange == "binance"
 
 
-def test_f1_spot_snapshot_line(spot_day):
-    snapshot = spot_day.snapshots["BTCUSDT"]
+def test_f1_spot_snapshot_line(spot):
+    snapshot = spot.snapshots["BTCUSDT"]
     assert snapshot.last_update_id == 50093239218
     assert snapshot.line == 8
     assert snapshot.position == 7
@@ -54,30 +65,41 @@ def test_f1_spot_snapshot_line(spot_day):
 
 
 def test_f1_nanosecond_stamp_kept(spot_day):
-    assert spot_day.frames[0].ts_ns == 1723161253937085768
-    assert spot_day.frames[0].line == 1
+    assert spot_day[0].ts_ns == 1723161253937085768
+    assert spot_day[0].line == 1
 
 
-def test_f1_microsecond_stamps_scaled(sample_data):
-    recording = load_f1([sample_data / "hftbacktest/usdm/btcusdt_20230404.dat.gz"])
+def test_f1_microsecond_stamps_scaled(sample_data, tmp_path):
+    path = _head(sample_data / "hftbacktest/usdm/btcusdt_20230404.dat.gz", tmp_path / "btcusdt_20230404.dat.gz", 30)
+    recording = load_f1([path])
     assert recording.frames[0].ts_ns == 1680652700423575 * 1000
+    assert recording.snapshots["BTCUSDT"].line == 17
     assert recording.exchange == "binance_usdm"
 
 
-def test_f1_continuation_in_name_order(spot_both):
-    assert spot_both.frames[0].source == "btcusdt_20240808.gz"
-    assert spot_both.frames[-1].source == "btcusdt_20240809.gz"
-    assert len(spot_both.frames) == 41249 - 1 + 58325
+def test_f1_continuation_in_name_order(sample_data, tmp_path):
+    folder = sample_data / "hftbacktest/spot"
+    first = _head(folder / "btcusdt_20240808.gz", tmp_path / "btcusdt_20240808.gz", 50)
+    second = _head(folder / "btcusdt_20240809.gz", tmp_path / "btcusdt_20240809.gz", 50)
+    recording = load_f1([second, first])
+    assert recording.frames[0].source == "btcusdt_20240808.gz"
+    assert recording.frames[-1].source == "btcusdt_20240809.gz"
+    assert len(recording.frames) == 50 - 1 + 50
+
+
+def test_f1_whole_capture_size(spot):
+    assert len(spot.frames) == 41249 - 1 + 58325
 
 
 def test_f1_payload_is_data_text(spot_day):
-    for frame in spot_day.frames[:200]:
+    for frame in spot_day[:200]:
         assert orjson.loads(frame.payload) == orjson.loads(frame.text)["data"]
         assert frame.text == f'{{"stream":"{frame.channel}","data":{frame.payload}}}'
 
 
-def test_f1_coinm_detected(sample_data):
-    recording = load_f1([sample_data / "hftbacktest/cm/btcusd_perp_20240808.gz"])
+def test_f1_coinm_detected(sample_data, tmp_path):
+    path = _head(sample_data / "hftbacktest/cm/btcusd_perp_20240808.gz", tmp_path / "btcusd_perp_20240808.gz", 60)
+    recording = load_f1([path])
     assert recording.exchange == "binance_coinm"
     assert recording.snapshots["BTCUSD_PERP"].last_update_id == 1007198635033
 
@@ -127,9 +149,9 @@ def _replay_spot(recording):
     return applied, gaps, matches, mismatches
 
 
-def test_f1_replay_oracle_holds(spot_both):
+def test_f1_replay_oracle_holds(spot):
     # The data set documents 6,493 diffs applied, 0 gaps, 1,072/1,072 bookTicker matches.
-    applied, gaps, matches, mismatches = _replay_spot(spot_both)
+    applied, gaps, matches, mismatches = _replay_spot(spot)
     assert applied == 6493
     assert gaps == 0
     assert matches == 1072
