@@ -1,9 +1,9 @@
 """Benchmarks of the exchange emulator and the recording loaders.
 
-* ``test_send_rate_*``: frames per second sent to one client in another
+* ``test_send_rate[...]``: frames per second sent to one client in another
   process (see ``emulator_send_rate.py``), for the emulator and two
-  baseline servers measured in the same run; the rates and their ratios to
-  ``picows_send`` are stored in ``extra_info``.
+  baseline servers measured in the same run.  The rates and their ratios
+  to ``picows_send`` are stored in ``extra_info``.
 * ``test_load_*``: loading the spot BTCUSDT capture (99,573 frames, every
   line validated) against a baseline that only gunzips and parses each line.
 """

@@ -1,12 +1,12 @@
 """Binance reference data and request weights served by the emulator.
 
 exchangeInfo is the recorded body.  A symbol replayed by a recording but
-absent from it (a recording newer than the reference capture) is added as
-an entry synthesized from the recording: status ``TRADING``; base and
-quote assets split at the longest quote asset known to the reference;
+absent from it (a recording newer than the reference capture) gets an
+entry synthesized from the recording, with status ``TRADING``.  Its base
+and quote assets are split at the longest quote asset the reference lists.
 ``PRICE_FILTER.tickSize`` and ``LOT_SIZE.stepSize`` are 10**-d, where d is
 the largest number of significant decimals among the recorded snapshot's
-prices (sizes); no other filters.  Such entries carry
+prices (sizes), and there are no other filters.  Such entries carry
 ``"emulatorSynthesized": true`` so a reader can tell them apart.
 
 Request weights follow the schedule of the recorded reference's era
@@ -50,7 +50,7 @@ def endpoint_weight(endpoint: str, futures: bool, schedule: str) -> int:
 
 
 def default_weight_limit(exchange_info: dict, futures: bool, schedule: str) -> int:
-    """The REQUEST_WEIGHT per minute: from the served exchangeInfo unless the schedule is ``current``."""
+    """Return the REQUEST_WEIGHT per minute: from the served exchangeInfo unless the schedule is ``current``."""
     if not futures and schedule == "current":
         return _SPOT_WEIGHTS["current"]["limit"]
     for limit in exchange_info.get("rateLimits", ()):

@@ -2,13 +2,13 @@
 
 Each response carries ``X-MBX-USED-WEIGHT-1M`` (and the older
 ``X-MBX-USED-WEIGHT``): the weight used by the client's IP in the current
-window.  Past the limit the answer is 429 with ``Retry-After`` (seconds to
+window.  Past the limit the response is 429 with ``Retry-After`` (seconds to
 the end of the window) and code -1003; a client that keeps sending after
 ``ban_after`` 429s in one window is banned for ``ban_seconds``: 418 with
 ``Retry-After`` until the ban ends.  The window is one minute unless
 ``weight_window`` shortens it for tests; the header keeps its ``1M`` name.
 
-Depth answers the emulator's current book for the symbol: every diff sent
+Depth returns the emulator's current book for the symbol: every diff sent
 so far is applied, ``lastUpdateId`` is the ``u`` of the last one, and only
 the best ``limit`` levels per side are returned.
 """

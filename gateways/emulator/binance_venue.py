@@ -191,7 +191,7 @@ class BinanceVenue(Venue):
                 connection.deliver(frame.kind, frame.symbol, raw, combined)
 
     def dispatch_batch(self, tape: Tape, start: int, end: int) -> None:
-        """The fast-mode loop: pre-framed bytes, no per-frame parsing, lookups hoisted."""
+        """Send a batch of frames in fast mode: pre-framed bytes, no parsing, lookups out of the loop."""
         if tape.offsets.active or self._aggregators_by_source or self.stream_faults:
             for index in range(start, end):
                 self.dispatch(tape, index)

@@ -1,6 +1,6 @@
 """Binance market-stream connections: raw and combined streams, live (un)subscription.
 
-Requests and answers follow Binance's "Live Subscribing/Unsubscribing to
+Requests and responses follow Binance's "Live Subscribing/Unsubscribing to
 streams" rules: ``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``,
 ``SET_PROPERTY``/``GET_PROPERTY`` of ``combined``; success is
 ``{"result":null,"id":N}``; errors are ``{"error":{"code":C,"msg":M},"id":N}``

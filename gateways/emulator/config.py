@@ -19,9 +19,10 @@ WEIGHT_SCHEDULES = ("recorded", "current")
 class VenueRecordings:
     """Files one venue replays, relative to the data folder.
 
-    ``tapes`` lists captures; each is replayed by its own tape and its files
-    are loaded together (an F1 day with its continuation, an F2 connection
-    with its snapshot file, or several F2 connections of one session).
+    ``tapes`` lists captures, and each is replayed by its own tape.  The files
+    of one capture are loaded together: an F1 day with its continuation, an
+    F2 connection with its snapshot file, or several F2 connections of one
+    session.
     ``reference`` is the recorded exchangeInfo or AssetPairs body.
     """
 
@@ -110,6 +111,7 @@ class EmulatorConfig:
                 raise _fail("venues", f"'venues' must be among {', '.join(VENUES)}, was {venue!r}")
             if venue not in self.recordings:
                 raise _fail("recordings", f"no recordings configured for venue {venue!r}")
+
         if self.pace not in PACES:
             raise _fail("pace", f"'pace' must be one of {', '.join(PACES)}, was {self.pace!r}")
         if self.weight_schedule not in WEIGHT_SCHEDULES:
@@ -119,6 +121,7 @@ class EmulatorConfig:
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= 65535:
                 raise _fail(name, f"'{name}' out of range [0, 65535], was {value!r}")
+
         self._positive("speed", self.speed, upper=1e6)
         self._positive("weight_window", self.weight_window, upper=86_400)
         self._positive("ban_seconds", self.ban_seconds, upper=3 * 86_400)
@@ -127,6 +130,7 @@ class EmulatorConfig:
         if not isinstance(self.start_delay, (int, float)) or isinstance(self.start_delay, bool) \
                 or not 0 <= self.start_delay <= 3_600:
             raise _fail("start_delay", f"'start_delay' out of range [0, 3600], was {self.start_delay!r}")
+
         for name in ("ping_interval", "pong_timeout", "max_connection_age"):
             value = getattr(self, name)
             if value is not None:

@@ -56,7 +56,7 @@ class ConnectionPolicy:
     ping_interval
         Seconds between server pings; None sends none.
     pong_timeout
-        Seconds the client has to answer a ping before it is disconnected.
+        Seconds the client has to reply to a ping before it is disconnected.
     max_age
         Seconds after which the connection is closed; None keeps it open.
     max_messages_per_second

@@ -18,7 +18,7 @@ kind                effect
                     (Binance ``U``/``pu``) or a checksum mismatch (Kraken)
 ``bad_checksum``    Kraken: the next ``count`` book updates carry a wrong ``c``
                     (v1) or ``checksum`` (v2)
-``rest_status``     answer the next ``count`` REST requests (whose path
+``rest_status``     respond to the next ``count`` REST requests (whose path
                     starts with ``path`` if given) with ``status``
                     (429, 418, 500, 503, ...) in the venue's error shape
 ``rest_delay``      delay the next ``count`` REST requests by ``seconds``

@@ -4,7 +4,7 @@ Kraken streams a book at the depth a client asked for (10, 25, 100, 500 or
 1000 levels per side) and sends no deletion for a level that an insert
 pushes below that depth: the client truncates.  When a deletion frees a
 place, Kraken republishes the level that comes into view (v1 marks it with
-a fourth field ``"r"``).  The recording holds depth 1000 only, so for a
+a fourth field ``"r"``).  The recording contains depth 1000 only, so for a
 smaller depth N the emulator computes, for each recorded update:
 
 * the update's levels whose price is in the new top N (inserts and changes),
@@ -47,7 +47,7 @@ def derive_update(book: KrakenBook, update: dict[str, list[list[str]]],
                   before: tuple[set[float], set[float]], depth: int) -> dict[str, list]:
     """Return ``{"a": [...], "b": [...]}`` (sides may be missing) for subscribers at ``depth``.
 
-    ``update`` holds the recorded levels per side; ``book`` has them applied
+    ``update`` contains the recorded levels per side; ``book`` has them applied
     already; ``before`` is :func:`top_keys` taken before applying.
     Republished levels carry ``"r"`` as a fourth field.
     """

@@ -3,7 +3,7 @@
 Kraken: ``GET /0/public/AssetPairs[?pair=A,B]`` (the recorded body) and
 ``GET /0/public/Time``; errors follow Kraken's ``{"error":[...]}`` shape.
 
-Control (``/_emulator``), answered in this project's error shape
+Control (``/_emulator``), with errors in this project's shape
 ``{"error":{"code","message","details"}}``:
 
 * ``POST /_emulator/faults`` with a fault as JSON (see :mod:`faults`):

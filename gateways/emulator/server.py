@@ -66,7 +66,10 @@ class ExchangeEmulator:
         ``binance``, ``binance_usdm``, ``kraken``), ``recordings`` (files
         per venue), ``host`` (loopback only), ``ws_port``/``rest_port`` (0 =
         any free port), ``pace`` (``recorded`` or ``fast``), ``speed``,
-        ``loop``, ``rebase_time``, ``ping_interval``/``pong_timeout``
+        ``loop``, ``rebase_time``, ``start_delay`` (seconds from the first
+        subscription to a tape's first frame), ``slow_client_timeout``
+        (seconds a full send buffer may last before the client is
+        dropped), ``ping_interval``/``pong_timeout``
         (seconds; None = the venue's documented value),
         ``max_connection_age`` (seconds, default 24 h),
         ``max_messages_per_second``, ``heartbeat_interval`` (Kraken),
@@ -342,10 +345,13 @@ def _fault_response(venue: str | None, fault: Fault) -> web.Response:
         errors = {429: "EAPI:Rate limit exceeded"}
         message = errors.get(status, "EService:Unavailable" if status >= 500 else "EGeneral:Invalid arguments")
         return web.Response(status=status, body=orjson.dumps({"error": [message]}), content_type="application/json")
-    headers = {}
     if status in (429, 418):
-        headers["Retry-After"] = str(int(fault.seconds) if fault.seconds else (60 if status == 429 else 120))
-        until = int((time.time() + int(headers["Retry-After"])) * 1000)
+        if fault.seconds:
+            retry_after = int(fault.seconds)
+        else:
+            retry_after = 60 if status == 429 else 120
+        headers = {"Retry-After": str(retry_after)}
+        until = int((time.time() + retry_after) * 1000)
         message = ("Too much request weight used; please use WebSocket Streams for live updates to avoid "
                    "polling the API." if status == 429 else
                    f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "

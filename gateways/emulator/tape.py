@@ -3,8 +3,8 @@
 A tape waits until a client subscribes to one of its channels, then
 replays at the recorded pace (the gaps between the recorder's receive
 stamps, divided by ``speed``) or as fast as the sockets take the frames.
-Every client subscribed to a channel sees the same frames at the same
-moment, as on an exchange; a client that joins later starts mid-stream.
+Every client subscribed to a channel receives the same frames at the same
+moment, as on an exchange, and a client that joins later starts mid-stream.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ WAITING, RUNNING, FINISHED, FAILED = "waiting", "running", "finished", "failed"
 
 
 class TapeOwner(Protocol):
-    """What a venue provides to the tapes it owns."""
+    """Interface a venue offers to the tapes it owns."""
 
     blocked: bool
 

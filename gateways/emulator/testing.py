@@ -1,6 +1,6 @@
 """A plain WebSocket client for tests: connects like a feed and collects what it receives.
 
-It knows nothing of the emulator; it is a picows client that queues text
+It does not depend on the emulator: it is a picows client that queues text
 frames and records pings, the close frame and the disconnect, so tests of
 feeds and of the emulator itself can assert on the exact bytes.
 """
@@ -40,7 +40,7 @@ class _Collector(WSListener):
 class WsClient:
     """Collected frames of one connection.
 
-    Use :meth:`connect`; ``frames`` holds every text payload in arrival
+    Use :meth:`connect`; ``frames`` contains every text payload in arrival
     order, ``pings`` counts server pings, ``close_code`` is the code of a
     received close frame and ``disconnected_at`` is set once closed.
     ``answer_pings=False`` makes the client ignore pings (as a hung client).

@@ -1,4 +1,4 @@
-"""What every emulated venue shares: its connections, backpressure and faults."""
+"""Shared parts of every emulated venue: its connections, backpressure and faults."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Venue:
     """Base of the Binance and Kraken venues.
 
     It registers connections (ids are unique across venues), tracks which
-    of them are backpressured so a fast replay waits for them, and holds the
+    of them are backpressured so a fast replay waits for them, and keeps the
     faults that apply to every connection of the venue.
     """
 

@@ -54,11 +54,11 @@ def check_levels(levels: Any, where: str) -> list:
         raise ValueError(f"{where} must be a list of [price, quantity], was {type(levels).__name__}")
     for level in levels:
         if type(level) is not list or len(level) != 2:
-            raise ValueError(f"{where} holds a malformed level {level!r}")
+            raise ValueError(f"{where} contains a malformed level {level!r}")
         price, quantity = level
         if type(price) is not str or type(quantity) is not str or _is_decimal(price) is None \
                 or _is_decimal(quantity) is None:
-            raise ValueError(f"{where} holds a malformed level {level!r}")
+            raise ValueError(f"{where} contains a malformed level {level!r}")
     return levels
 
 
@@ -168,7 +168,7 @@ def parse_snapshot(text: str, symbol: str | None) -> dict:
     check_levels(body.get("bids"), "depth snapshot 'bids'")
     check_levels(body.get("asks"), "depth snapshot 'asks'")
     if symbol is None and not isinstance(body.get("symbol"), str):
-        raise ValueError("depth snapshot names no symbol and the capture holds several")
+        raise ValueError("depth snapshot names no symbol and the capture contains several symbols")
     return body
 
 

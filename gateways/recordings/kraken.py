@@ -24,12 +24,12 @@ def _check_book_levels(levels: Any, where: str) -> None:
         raise ValueError(f"{where} must be a list of levels")
     for level in levels:
         if not isinstance(level, list) or len(level) not in (3, 4):
-            raise ValueError(f"{where} holds a malformed level {level!r}")
+            raise ValueError(f"{where} contains a malformed level {level!r}")
         price, volume, stamp = level[0], level[1], level[2]
         if not all(isinstance(v, str) and _DECIMAL.match(v) for v in (price, volume, stamp)):
-            raise ValueError(f"{where} holds a level with non-decimal fields {level!r}")
+            raise ValueError(f"{where} contains a level with non-decimal fields {level!r}")
         if len(level) == 4 and level[3] != "r":
-            raise ValueError(f"{where} holds a level whose fourth field is not the republish flag 'r': {level!r}")
+            raise ValueError(f"{where} contains a level whose fourth field is not the republish flag 'r': {level!r}")
 
 
 def _check_book(payloads: list) -> str:
@@ -60,7 +60,7 @@ def _check_trades(payloads: list) -> None:
                 or not all(isinstance(v, str) for v in trade)
                 or not all(_DECIMAL.match(v) for v in trade[:3])
                 or trade[3] not in ("b", "s") or trade[4] not in ("l", "m")):
-            raise ValueError(f"trade frame holds a malformed trade {trade!r}")
+            raise ValueError(f"trade frame contains a malformed trade {trade!r}")
 
 
 def _check_ticker(payloads: list) -> None:

@@ -193,7 +193,7 @@ def load_f1(paths: Iterable[str | os.PathLike], *, exchange: str | None = None, 
     recording = Recording(exchange=detected or BINANCE, frames=frames, sources=tuple(p.name for p in files), skipped=skipped)
     symbols = recording.symbols
     if len(symbols) > 1:
-        raise RecordingError(f"Cannot load {name}: an F1 capture holds one symbol, found {', '.join(symbols)}",
+        raise RecordingError(f"Cannot load {name}: an F1 capture contains one symbol, found {', '.join(symbols)}",
                              {"path": name, "symbols": symbols})
     if len(pending) != 1:
         raise RecordingError(f"Cannot load {name}: expected exactly one depth snapshot line, found {len(pending)}",
@@ -345,7 +345,7 @@ def load_reference(path: str | os.PathLike) -> ReferenceData:
     Raises
     ------
     RecordingError
-        If the file holds no such body or the body is malformed.
+        If the file contains no such body or the body is malformed.
     """
     path = Path(path)
     url, ts_ns, text, number = "", 0, None, 0
@@ -369,12 +369,12 @@ def load_reference(path: str | os.PathLike) -> ReferenceData:
         raise RecordingError(f"Cannot load {path} line {number}: body is not valid JSON ({exc})", {"path": str(path)}) from None
     if isinstance(body, dict) and isinstance(body.get("symbols"), list):
         if not all(isinstance(s, dict) and isinstance(s.get("symbol"), str) for s in body["symbols"]):
-            raise RecordingError(f"Cannot load {path}: exchangeInfo holds a symbol without a 'symbol' name", {"path": str(path)})
+            raise RecordingError(f"Cannot load {path}: exchangeInfo contains a symbol without a 'symbol' name", {"path": str(path)})
         kind = "exchangeInfo"
         exchange = _exchange_of_url(url) or (BINANCE_USDM if "futuresType" in body else BINANCE)
     elif isinstance(body, dict) and isinstance(body.get("result"), dict) and body.get("error") == []:
         if not all(isinstance(p, dict) and isinstance(p.get("altname"), str) for p in body["result"].values()):
-            raise RecordingError(f"Cannot load {path}: AssetPairs holds a pair without 'altname'", {"path": str(path)})
+            raise RecordingError(f"Cannot load {path}: AssetPairs contains a pair without 'altname'", {"path": str(path)})
         kind, exchange = "AssetPairs", KRAKEN
     else:
         raise RecordingError(f"Cannot load {path}: body is neither exchangeInfo nor AssetPairs", {"path": str(path)})

@@ -34,7 +34,7 @@ SUBSCRIPTION_STATUS = "subscriptionStatus"
 
 
 class RecordingError(ValidationError):
-    """A recording file is missing, unreadable or holds malformed lines.
+    """A recording file is missing, unreadable or contains malformed lines.
 
     ``details`` maps ``"path"`` to the file and ``"lines"`` to a dict of
     line number -> problem (at most the first 20 problems).
@@ -96,7 +96,7 @@ class DepthSnapshot:
     ``bids`` are best first (descending price) and ``asks`` best first
     (ascending), as ``(price, quantity)`` strings exactly as recorded.
     ``position`` is how many frames of the recording arrived before it, so a
-    consumer replaying the capture knows which diffs it had to buffer.
+    consumer replaying the capture can tell which diffs it had to buffer.
     """
 
     symbol: str

@@ -192,7 +192,7 @@ def test_f1_rejects_bad_level(tmp_path):
     path = tmp_path / "level_20240101.gz"
     bad = GOOD_DIFF.replace('["1.0","2.0"]', '["1.0",2.0]')
     _write_gz(path, [f"1723161253937085768 {bad}", f"1723161253937085770 {GOOD_SNAPSHOT}"])
-    with pytest.raises(RecordingError, match="line 1: depthUpdate 'b' holds a malformed level"):
+    with pytest.raises(RecordingError, match="line 1: depthUpdate 'b' contains a malformed level"):
         load_f1([path])
 
 
