@@ -93,8 +93,8 @@ class BinanceVenue(Venue):
             self._add_tape(label, recording)
         self._find_derivable()
         for tape in self.tapes:
-            # Built here, off the event loop (the venue is built in a worker thread).
-            tape.framed("raw", _raw_framed)
+            # Built here, off the event loop (the venue is built in a worker thread).  Raw-stream
+            # frames are built at the first raw subscriber instead, to halve the memory when none.
             tape.framed("combined", _combined_framed)
         self.exchange_info = build_exchange_info(reference, [rec for _, rec in recordings], self.futures)
         self.listed = {entry["symbol"] for entry in self.exchange_info["symbols"]}
@@ -182,8 +182,8 @@ class BinanceVenue(Venue):
         if tape.offsets.active or aggregators or (self.stream_faults and frame.kind == DEPTH_UPDATE):
             self._dispatch_slow(tape, frame, subscribers, aggregators)
             return
-        raw = tape.framed("raw", _raw_framed)[index]
         combined = tape.framed("combined", _combined_framed)[index]
+        raw = tape.framed("raw", _raw_framed)[index] if self._wants_raw() else combined
         for connection in subscribers:
             if connection.plain:
                 connection.write(combined if connection.combined else raw)
@@ -196,8 +196,8 @@ class BinanceVenue(Venue):
             for index in range(start, end):
                 self.dispatch(tape, index)
             return
-        raw = tape.framed("raw", _raw_framed)
         combined = tape.framed("combined", _combined_framed)
+        raw = tape.framed("raw", _raw_framed) if self._wants_raw() else combined
         channels = tape.channel_of
         subscribers_of = self.subscribers.get
         for index in range(start, end):
@@ -209,6 +209,10 @@ class BinanceVenue(Venue):
                     else:
                         frame = tape.frames[index]
                         connection.deliver(frame.kind, frame.symbol, raw[index], combined[index])
+
+    def _wants_raw(self) -> bool:
+        """Tell whether a connection gets raw payloads (so the raw pre-framed list is needed)."""
+        return any(not connection.combined for connection in self.connections.values())
 
     def _dispatch_slow(self, tape: Tape, frame: RecordedFrame, subscribers, aggregators) -> None:
         data = None

@@ -25,6 +25,7 @@ import gzip
 import heapq
 import logging
 import os
+import sys
 import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -187,7 +188,8 @@ def load_f1(paths: Iterable[str | os.PathLike], *, exchange: str | None = None, 
             if kind == DEPTH_UPDATE and detected is None:
                 detected = binance_frames.exchange_of(data)
                 futures = detected != BINANCE
-            frames.append(RecordedFrame(ts_ns, text, kind, symbol, stream, source, number, -1, offset))
+            frames.append(RecordedFrame(ts_ns, text, sys.intern(kind), sys.intern(symbol), sys.intern(stream),
+                                        source, number, -1, offset))
 
     skipped = problems.finish(name)
     recording = Recording(exchange=detected or BINANCE, frames=frames, sources=tuple(p.name for p in files), skipped=skipped)
@@ -297,7 +299,8 @@ def _classify_binance(merged, files, recording: Recording, problems: _Problems, 
         except ValueError as exc:
             problems.add(source, number, str(exc))
             continue
-        recording.frames.append(RecordedFrame(ts_ns, text, kind, symbol, stream, source, number, -1, offset))
+        recording.frames.append(RecordedFrame(ts_ns, text, sys.intern(kind), sys.intern(symbol), sys.intern(stream),
+                                              source, number, -1, offset))
 
 
 def _attach_snapshots(rest, recording: Recording, problems: _Problems) -> None:
@@ -329,7 +332,8 @@ def _classify_kraken(merged, files, recording: Recording, problems: _Problems) -
             recording.channel_ids[(message.get("channelName", ""), message.get("pair", ""))] = message.get("channelID", -1)
         elif channel_id >= 0:
             recording.channel_ids.setdefault((channel, pair), channel_id)
-        recording.frames.append(RecordedFrame(ts_ns, text, kind, pair, channel, source, number, channel_id, 0))
+        recording.frames.append(RecordedFrame(ts_ns, text, sys.intern(kind), sys.intern(pair), sys.intern(channel),
+                                              source, number, channel_id, 0))
 
 
 def load_recording(*paths: str | os.PathLike, exchange: str | None = None, strict: bool = True) -> Recording:
