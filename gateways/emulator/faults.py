@@ -1,10 +1,10 @@
 """Fault injection: what can go wrong on a connection or a REST call, on request.
 
 A fault targets one venue (or all) and either one connection (by id) or,
-when ``connection`` is None, every connection of the venue: for ``drop``,
-``stall``, ``malformed`` and ``unknown_message`` the connections open at
-that moment, and for ``skip_update`` and ``bad_checksum`` the next events
-of the venue, withheld or corrupted for every subscriber at once.
+when ``connection`` is None, every connection of the venue.  For ``drop``,
+``stall``, ``malformed`` and ``unknown_message`` these are the connections
+open at that moment.  For ``skip_update`` and ``bad_checksum`` the next
+events of the venue are withheld or corrupted for every subscriber at once.
 
 ==================  =========================================================
 kind                effect

@@ -3,9 +3,9 @@
 F1 (hftbacktest raw captures, gzip): one record per line,
 ``<local receive stamp> <frame JSON>``, the stamp in nanoseconds (19
 digits) or microseconds (16 digits).  Frames are Binance combined-stream
-frames, except one line per capture that is the raw body of the REST depth
-snapshot the recorder fetched; it appears a few lines after the first diffs,
-because the recorder buffered diffs while the request was in flight.
+frames, except one line per capture: the raw body of the REST depth
+snapshot the recorder fetched.  That line comes a few lines after the first
+diffs, because the recorder buffered diffs while the request was in flight.
 
 F2 (cryptofeed raw captures, text): each line is one of
 ``configuration: {json}``; ``<ws url> <-> <seconds>`` (connection opened);
