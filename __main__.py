@@ -1,4 +1,4 @@
-"""The ``cryptobot`` command: ``run``, ``users``, ``data``, ``backtest``, ``config``."""
+"""The ``cryptobot`` command: ``run``, ``users``, ``data``, ``backtest``, ``config``, ``emulator``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from cryptobot.gateways.emulator import cli
+
+    return cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cryptobot", description="Low-latency crypto trading engine")
     parser.add_argument("--config", help="TOML configuration file (default: $CRYPTOBOT_CONFIG)")
@@ -27,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.add_argument("--defaults", action="store_true", help="list every setting with its variable and default")
     config.set_defaults(handler=_cmd_config)
+
+    from cryptobot.gateways.emulator.cli import add_arguments as add_emulator_arguments
+
+    emulator = sub.add_parser("emulator", help="serve recorded Binance and Kraken market data on local sockets")
+    add_emulator_arguments(emulator)
+    emulator.set_defaults(handler=_cmd_emulator)
     return parser
 
 
