@@ -23,6 +23,9 @@ from cryptobot.storage.values import check_decimal, check_text
 _ACCOUNT = re.compile(r"[a-z0-9_:.-]{1,64}")
 _ASSET = re.compile(r"[A-Z0-9]{1,20}")
 
+_ADD = """UPDATE balances SET free = free + $3, used = used + $4, updated_at = $5
+          WHERE account = $1 AND asset = $2 RETURNING *"""
+
 
 @dataclass(frozen=True, slots=True)
 class Balance:
@@ -100,16 +103,22 @@ class BalanceRepository(Repository):
         account, asset = _check_account(account), _check_asset(asset)
         free_delta = check_decimal(free_delta, "free_delta")
         used_delta = check_decimal(used_delta, "used_delta")
+        now = self._now()
         try:
             # A savepoint inside a caller's transaction, so a refused change leaves that transaction usable.
             async with self._transaction() as conn:
-                row = await conn.fetchrow(
-                    """INSERT INTO balances AS b (account, asset, free, used, updated_at) VALUES ($1, $2, $3, $4, $5)
-                       ON CONFLICT (account, asset) DO UPDATE
-                           SET free = b.free + EXCLUDED.free, used = b.used + EXCLUDED.used, updated_at = EXCLUDED.updated_at
-                       RETURNING *""",
-                    account, asset, free_delta, used_delta, self._now(),
-                )
+                row = await conn.fetchrow(_ADD, account, asset, free_delta, used_delta, now)
+                if row is None:
+                    # CHECK constraints apply to the row an upsert proposes before
+                    # it finds the conflict, so a negative delta cannot go through
+                    # INSERT ... ON CONFLICT; insert only when no row exists.
+                    row = await conn.fetchrow(
+                        """INSERT INTO balances (account, asset, free, used, updated_at) VALUES ($1, $2, $3, $4, $5)
+                           ON CONFLICT (account, asset) DO NOTHING RETURNING *""",
+                        account, asset, free_delta, used_delta, now,
+                    )
+                if row is None:  # inserted by a concurrent call in between
+                    row = await conn.fetchrow(_ADD, account, asset, free_delta, used_delta, now)
         except asyncpg.CheckViolationError:
             async with self._connection() as conn:
                 current = await conn.fetchrow("SELECT free, used FROM balances WHERE account = $1 AND asset = $2", account, asset)
