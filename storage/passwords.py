@@ -36,6 +36,7 @@ class PasswordHasher:
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=argon2.Type.ID
         )
+        self._dummy_hash: str | None = None
 
     def hash(self, password: str) -> str:
         """Return the PHC string of a fresh salted Argon2id hash of ``password``."""
