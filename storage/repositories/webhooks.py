@@ -250,7 +250,7 @@ class WebhookRepository(Repository):
         async with self._connection() as conn:
             row = await conn.fetchrow(
                 """UPDATE webhook_deliveries SET status = $2, response_code = $3, error = $4, next_attempt_at = $5,
-                       updated_at = $6, delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END
+                       updated_at = $6, delivered_at = CASE WHEN $2::text = 'delivered' THEN $6::timestamptz END
                    WHERE id = $1 AND status = 'sending' RETURNING *""",
                 delivery_id, status, response_code, error, next_at, now,
             )
