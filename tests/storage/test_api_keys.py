@@ -46,11 +46,11 @@ async def test_api_key_authenticate_returns_record(db, owner):
     assert (await db.api_keys.authenticate(issued.key)).id == issued.record.id
 
 
-@pytest.mark.parametrize("presented", ["cbk_" + "A" * 43, "not-a-key", "", "cbk_" + "A" * 44])
-async def test_api_key_authenticate_unknown_refused(db, owner, presented):
+async def test_api_key_authenticate_unknown_refused(db, owner):
     await db.api_keys.create(owner.id)
-    with pytest.raises(AuthenticationError, match="^Invalid API key$"):
-        await db.api_keys.authenticate(presented)
+    for presented in ["cbk_" + "A" * 43, "not-a-key", "", "cbk_" + "A" * 44, None]:
+        with pytest.raises(AuthenticationError, match="^Invalid API key$"):
+            await db.api_keys.authenticate(presented)
 
 
 async def test_api_key_last_used_written_once_a_minute(db, owner, store_clock):

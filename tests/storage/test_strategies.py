@@ -193,20 +193,21 @@ async def test_strategy_state_survives_restart(db, open_store, owner):
     assert resumed.version == saved.version == 3
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"timeframe": "2h"}, "'timeframe' must be one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w, was '2h'"),
-        ({"symbol": "BTCUSD"}, "'symbol' must look like BTC/USDT, was 'BTCUSD'"),
-        ({"name": ""}, "'name' must have 1 to 200 characters, had 0"),
-        ({"strategy_type": "Mean Reversion"}, "'strategy_type' must be lower-case letters"),
-        ({"parameters": {"when": object()}}, "'parameters' cannot be stored as JSON"),
-        ({"parameters": [1, 2]}, "'parameters' must be a JSON object, was list"),
-    ],
-)
-async def test_strategy_create_rejects_invalid_input(db, overrides, message):
-    with pytest.raises(ValidationError, match=message):
-        await _create(db, **overrides)
+INVALID_STRATEGIES = [
+    ({"timeframe": "2h"}, "'timeframe' must be one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w, was '2h'"),
+    ({"symbol": "BTCUSD"}, "'symbol' must look like BTC/USDT, was 'BTCUSD'"),
+    ({"name": ""}, "'name' must have 1 to 200 characters, had 0"),
+    ({"strategy_type": "Mean Reversion"}, "'strategy_type' must be lower-case letters"),
+    ({"parameters": {"when": object()}}, "'parameters' cannot be stored as JSON"),
+    ({"parameters": [1, 2]}, "'parameters' must be a JSON object, was list"),
+]
+
+
+async def test_strategy_create_rejects_invalid_input(db):
+    for overrides, message in INVALID_STRATEGIES:
+        with pytest.raises(ValidationError, match=message):
+            await _create(db, **overrides)
+    assert (await db.strategies.list()).total == 0
 
 
 async def test_strategy_start_rejects_bad_capital(db, owner):

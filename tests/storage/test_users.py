@@ -50,19 +50,20 @@ async def test_user_get_unknown_raises(db):
         await db.users.get("user_0000000000000000000000000a")
 
 
-@pytest.mark.parametrize(
-    ("username", "password", "roles", "message"),
-    [
-        ("al", "correct horse", ["user"], "'username' must have 3 to 64 characters, had 2"),
-        ("al ice", "correct horse", ["user"], "'username' must be 3 to 64 letters"),
-        ("alice", "short", ["user"], "'password' must have 8 to 1024 characters, had 5"),
-        ("alice", "correct horse", ["root"], "'roles' must contain only user, trader, admin, had 'root'"),
-        ("alice", "correct horse", [], "'roles' must not be empty"),
-    ],
-)
-async def test_user_create_rejects_invalid_input(db, username, password, roles, message):
-    with pytest.raises(ValidationError, match=message):
-        await db.users.create(username, password, roles)
+INVALID_USERS = [
+    ("al", "correct horse", ["user"], "'username' must have 3 to 64 characters, had 2"),
+    ("al ice", "correct horse", ["user"], "'username' must be 3 to 64 letters"),
+    ("alice", "short", ["user"], "'password' must have 8 to 1024 characters, had 5"),
+    ("alice", "correct horse", ["root"], "'roles' must contain only user, trader, admin, had 'root'"),
+    ("alice", "correct horse", [], "'roles' must not be empty"),
+]
+
+
+async def test_user_create_rejects_invalid_input(db):
+    for username, password, roles, message in INVALID_USERS:
+        with pytest.raises(ValidationError, match=message):
+            await db.users.create(username, password, roles)
+    assert await db.users.count() == 0
 
 
 async def test_user_authenticate_success_records_login(db, store_clock):
