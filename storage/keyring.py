@@ -4,7 +4,7 @@ One 32-byte secret key (``database_secret_key``, or a file generated in the
 data folder) derives two subkeys with HKDF-SHA256:
 
 - a pepper for HMAC-SHA256 of API keys.  API keys are 256 random bits, so
-  guessing one from its hash is hopeless whatever the hash speed; a slow
+  guessing one from its hash is hopeless whatever the hash speed.  A slow
   password KDF would only add latency to every request.  The pepper means a
   stolen table alone does not even let an attacker test candidate keys.
 - an AES-256-GCM key that encrypts secrets the engine needs in plain text

@@ -46,7 +46,7 @@ _COLUMNS = """id, owner_id, description, exchange, is_test, permissions, status,
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An API key's record; ``rotated_key_waiting`` tells that its plain key awaits :meth:`claim_rotated_key`."""
+    """An API key's record; ``rotated_key_waiting`` is True while its plain key awaits :meth:`claim_rotated_key`."""
 
     id: str
     owner_id: str

@@ -40,8 +40,11 @@ class AuditEntry:
 
 
 def _entry(record: asyncpg.Record) -> AuditEntry:
+    # asyncpg reads inet as an address, or as an interface when it has a prefix.
     ip = record["ip"]
-    return record_to(AuditEntry, record, ip=None if ip is None else str(ip.ip if hasattr(ip, "ip") else ip))
+    if ip is not None:
+        ip = str(getattr(ip, "ip", ip))
+    return record_to(AuditEntry, record, ip=ip)
 
 
 def _check_no_secrets(value: Any, path: str) -> None:

@@ -2,8 +2,8 @@
 
 A repository reaches the database through a *source*: the pool, or one
 connection inside :meth:`Database.transaction`.  Methods that write more
-than one row open a transaction on it; on a connection that is already in a
-transaction asyncpg makes that a savepoint, so repository calls compose
+than one row open a transaction on it.  On a connection that is already in
+a transaction, asyncpg makes that a savepoint, so repository calls compose
 into one atomic unit.
 """
 

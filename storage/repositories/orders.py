@@ -34,7 +34,7 @@ _IDENTITY = ("strategy_id", "symbol", "side", "type", "quantity", "price", "stop
 
 @dataclass(frozen=True, slots=True)
 class FillResult:
-    """What :meth:`OrderRepository.record_fill` wrote.
+    """The rows :meth:`OrderRepository.record_fill` wrote.
 
     ``duplicate`` is True when the fill id was recorded before; then
     nothing changed and ``positions`` is empty.
@@ -62,6 +62,7 @@ def check_order(order: Order) -> Order:
     if not isinstance(order, Order):
         raise ValidationError(f"'order' must be an Order, was {type(order).__name__}", {"order": "expected an Order"})
     order = replace(order, tags=dict(order.tags) if isinstance(order.tags, dict) else order.tags)
+
     check_id(order.order_id, "order", "order_id")
     check_text(order.client_order_id, "client_order_id", max_length=64, pattern=_CLIENT_ORDER_ID,
                hint="1 to 64 letters, digits or _ . : -")
@@ -76,6 +77,7 @@ def check_order(order: Order) -> Order:
     check_choice(order.time_in_force, "time_in_force", TIME_IN_FORCE)
     check_bool(order.post_only, "post_only")
     check_bool(order.reduce_only, "reduce_only")
+
     order.quantity = check_decimal(order.quantity, "quantity", positive=True)
     order.price = check_decimal(order.price, "price", positive=True, optional=True)
     order.stop_price = check_decimal(order.stop_price, "stop_price", positive=True, optional=True)
@@ -83,12 +85,14 @@ def check_order(order: Order) -> Order:
         raise ValidationError(f"'price' is required for a {order.type} order", {"price": "required"})
     if order.type in ("stop", "stop_limit") and order.stop_price is None:
         raise ValidationError(f"'stop_price' is required for a {order.type} order", {"stop_price": "required"})
+
     order.filled = check_decimal(order.filled, "filled", non_negative=True)
     if order.filled > order.quantity:
         raise ValidationError(f"'filled' must be <= quantity {order.quantity}, was {order.filled}", {"filled": "exceeds quantity"})
     order.fee = check_decimal(order.fee, "fee")
     order.average_price = check_decimal(order.average_price, "average_price", positive=True, optional=True)
     check_json_object(order.tags, "tags")
+
     if not isinstance(order.status, OrderStatus):
         order.status = OrderStatus(check_choice(order.status, "status", [s.value for s in OrderStatus]))
     return order
@@ -180,7 +184,7 @@ class OrderRepository(Repository):
         return _order(row)
 
     async def get_by_exchange_order_id(self, exchange: str, exchange_order_id: str) -> Order:
-        """Return the order the exchange knows as ``exchange_order_id``."""
+        """Return the order whose id at ``exchange`` is ``exchange_order_id``."""
         async with self._connection() as conn:
             row = await conn.fetchrow(
                 "SELECT * FROM orders WHERE exchange = $1 AND exchange_order_id = $2", check_exchange(exchange), exchange_order_id

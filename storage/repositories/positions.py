@@ -5,10 +5,10 @@ does the opposite.  Growing averages the entry price; shrinking realizes
 PnL against it.  A fill larger than the open quantity closes the position
 and opens one on the other side with the remainder, at the fill price.
 
-Fills of one position are applied one at a time under a transaction-scoped
-advisory lock on (owner, strategy, exchange, symbol), so two engines
-filling into the same position cannot lose an update, even when neither
-has a row to lock yet.
+Fills of one position are applied one at a time, under a transaction-scoped
+advisory lock on (owner, strategy, exchange, symbol).  So two engines that
+fill into the same position cannot lose an update, even before a row exists
+that they could lock.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def quote_fee(fill: Fill) -> Decimal:
     """Return the fill's fee if charged in the symbol's quote currency, else zero.
 
     NOTE: fees charged in another asset (a base-currency fee, an exchange
-    token) stay on the fill and the order; converting them needs a price
-    the store does not have.
+    token) are kept on the fill and the order only.  Converting them would
+    need a price, which the store does not have.
     """
     return fill.fee if fill.fee_asset.upper() == split_symbol(fill.symbol)[1] else ZERO
 

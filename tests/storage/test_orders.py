@@ -76,13 +76,13 @@ async def test_order_concurrent_duplicate_submissions_store_one(db, open_store, 
     assert len({stored.order_id for stored, _ in results}) == 1
 
 
-async def test_order_client_order_id_reused_for_other_order_conflicts(db, owner):
+async def test_order_reused_client_id_conflicts(db, owner):
     await db.orders.insert(_order(owner.id, client_order_id="my-order-1"))
     with pytest.raises(Conflict, match="client_order_id 'my-order-1' was already used .* with a different quantity"):
         await db.orders.insert(_order(owner.id, client_order_id="my-order-1", quantity=Decimal("0.2")))
 
 
-async def test_order_client_order_id_scoped_by_owner_and_exchange(db, owner):
+async def test_order_client_id_scope(db, owner):
     other = await db.users.create("bob", "correct horse")
     results = [await db.orders.insert(_order(owner_id, client_order_id="c1", exchange=exchange))
                for owner_id, exchange in [(owner.id, "binance"), (other.id, "binance"), (owner.id, "kraken"), (None, "binance")]]
