@@ -212,6 +212,18 @@ class OrderRepository(Repository):
         async with self._connection() as conn:
             return await self._fetch_page(conn, "SELECT * FROM orders", filters, "created_at DESC, id DESC", page, limit, _order)
 
+    async def counts(self, *, owner_id: str | None = None, start: int | None = None, end: int | None = None) -> dict[str, int]:
+        """Return the number of orders created in [start, end) per status (every status present, zeros included)."""
+        filters = Filters()
+        filters.add_if("owner_id = {}", owner_id)
+        filters.add_if("created_at >= {}", start)
+        filters.add_if("created_at < {}", end)
+        async with self._connection() as conn:
+            rows = await conn.fetch(f"SELECT status, count(*) AS n FROM orders {filters.where} GROUP BY status", *filters.args)
+        counts = dict.fromkeys((s.value for s in OrderStatus), 0)
+        counts.update({row["status"]: row["n"] for row in rows})
+        return counts
+
     @staticmethod
     def _filters(owner_id: str | None, exchange: str | None, symbol: str | None, strategy_id: str | None) -> Filters:
         filters = Filters()

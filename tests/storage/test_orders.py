@@ -250,3 +250,14 @@ async def test_order_history_time_range_and_pages(db, owner):
     assert [o.order_id for o in canceled.items] == [orders[2].order_id]
     with pytest.raises(ValidationError, match=r"'limit' out of range \[1, 500\], was 0"):
         await db.orders.list_history(limit=0)
+
+
+async def test_order_counts_by_status(db, owner):
+    for minute in range(4):
+        await db.orders.insert(_order(owner.id, created_at=CLOCK_START_NS + minute * MINUTE))
+    [first, second, *_] = (await db.orders.list_history(owner_id=owner.id)).items
+    await db.orders.transition(first.order_id, "reject", reject_reason="risk")
+    await db.orders.transition(second.order_id, "accept")
+    counts = await db.orders.counts(owner_id=owner.id)
+    assert counts == {"new": 2, "open": 1, "partially_filled": 0, "filled": 0, "canceled": 0, "rejected": 1, "expired": 0}
+    assert sum((await db.orders.counts(start=CLOCK_START_NS + 2 * MINUTE)).values()) == 2
