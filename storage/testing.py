@@ -12,7 +12,7 @@ Fixtures:
 - ``pg_server``: a :class:`TestServer`, able to create and drop databases.
 - ``pg_url``: URL of a fresh, migrated database for this test.
 - ``store_clock``: a :class:`ReplayClock` at 2025-01-01T00:00:00Z that the store writes its times with.
-- ``store_settings``: Settings pointing at ``pg_url``, a fixed secret key and a temporary data folder.
+- ``store_settings``: Settings pointing at ``pg_url``, with a new secret key and a temporary data folder.
 - ``db``: an open :class:`Database` on ``pg_url``, closed after the test.
 - ``open_store``: opens more Database objects on the same database (a second engine), closed after the test.
 

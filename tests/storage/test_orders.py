@@ -158,6 +158,7 @@ async def test_order_fill_takes_market_fields_from_order(db, owner, strategy):
     [fill] = (await db.orders.list_fills(order_id=stored.order_id)).items
     assert fill == result.fill
     assert (fill.strategy_id, fill.exchange, fill.symbol, fill.side) == (strategy.id, "binance", "BTC/USD", "buy")
+    assert [f.fill_id for f in (await db.orders.list_fills(strategy_id=strategy.id)).items] == [fill.fill_id]
 
 
 async def test_order_fill_mismatching_order_rejected(db, owner):
