@@ -19,7 +19,7 @@ if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
 fi
 VERSION=$(ls /etc/postgresql | sort -V | tail -n 1)
 
-# Loopback only; and a throw-away test server need not survive a power cut.
+# Listen on loopback only.  A throw-away test server need not survive a power cut.
 cat > "/etc/postgresql/$VERSION/main/conf.d/cryptobot-tests.conf" <<CONF
 listen_addresses = '127.0.0.1'
 fsync = off
