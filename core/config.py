@@ -48,6 +48,10 @@ class Settings:
     data_dir: str = _setting("./data", "folder for the embedded databases, the signing secret and spill files")
     sample_data: str = _setting(_default_sample_data, "folder of recorded real exchange data used by the emulator and tests")
     database_url: str = _setting("", "PostgreSQL URL; empty starts the embedded server in data_dir", secret=True)
+    database_pool_size: int = _setting(10, "maximum number of connections the engine keeps open to PostgreSQL", minimum=1, maximum=200)
+    database_secret_key: str = _setting(
+        "", "base64 of 32 random bytes that encrypts webhook secrets and peppers API-key hashes; empty generates one kept in data_dir",
+        secret=True)
     clickhouse_url: str = _setting("", "ClickHouse http(s) URL; empty uses the embedded engine in data_dir", secret=True)
     log_level: str = _setting("INFO", "lowest level logged", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = _setting("text", "log line format", choices=("text", "json"))

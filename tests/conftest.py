@@ -27,3 +27,7 @@ def sample_data() -> Path:
 def pytest_asyncio_loop_factories(config, item):
     """Run every async test on uvloop, the loop the engine runs on."""
     return {"uvloop": uvloop.new_event_loop}
+
+
+# Fixtures for tests against a real PostgreSQL: pg_server, pg_url, db, ...
+pytest_plugins = ("cryptobot.storage.testing",)
