@@ -171,11 +171,17 @@ class ClickHouseStore:
                       settings: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Run a SELECT and return its columns as numpy arrays (see :mod:`.native`).
 
+        ``settings`` are integer query settings; ``sql`` must not end with
+        its own SETTINGS or FORMAT clause.
+
         An empty result returns an empty dict, since ClickHouse sends no
         block (and so no column names) for it.
         """
-        payload = self._connected().raw_query(sql, parameters=parameters, settings={**_READ_SETTINGS, **(settings or {})},
-                                              fmt="Native")
+        # Settings ride in the statement: passed separately, the embedded
+        # client applies and restores each one with extra SET round trips.
+        merged = {**_READ_SETTINGS, **(settings or {})}
+        clause = ", ".join(f"{check_identifier(name, 'setting')} = {int(value)}" for name, value in merged.items())
+        payload = self._connected().raw_query(f"{sql}\nSETTINGS {clause}", parameters=parameters, fmt="Native")
         return decode_native(payload)
 
     def insert_arrow(self, table: str, data: pa.Table, token: str | None = None) -> None:

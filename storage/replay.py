@@ -1,0 +1,256 @@
+"""Stream one instrument's recorded ticks in event-time order, in numpy chunks, for backtests.
+
+Trades and book deltas are read page by page, each in its table's sort
+order, and merged.  Rows are ordered by ``ts_event``; on a tie a trade comes
+before a book delta (the book update that shows a trade is sent after it),
+trades keep their ``trade_id`` order and deltas their
+``(ts_recv, last_id, ordinal)`` order, so every replay of the same data
+yields the same sequence and the levels of one book event stay together.
+
+Paging uses keyset cursors (``WHERE (ts_event, id) > last row``, ``ORDER BY``
+the sort key, ``LIMIT``), which ClickHouse serves by reading the table in
+key order from the cursor on, so memory stays at a few chunks however long
+the range is.  A row is emitted only once every source that can still
+deliver rows has read past its ``ts_event``, which is what makes the merge
+exact across page boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterator
+
+import numpy as np
+
+from cryptobot.core.errors import ValidationError
+from cryptobot.core.symbols import check_symbol
+from cryptobot.core.types import BookSnapshot
+from cryptobot.storage.clickhouse import ClickHouseStore
+from cryptobot.storage.tick_queries import check_range
+
+KIND_TRADE = 0
+KIND_BOOK_DELTA = 1
+
+FIELDS = ("kind", "ts_event", "ts_recv", "side", "price", "size", "id", "first_id", "prev_id", "checksum")
+
+
+@dataclass(slots=True)
+class TickChunk:
+    """Merged ticks, one row per trade or book level, in replay order.
+
+    ``kind`` is 0 for a trade and 1 for a book delta.  ``side`` is the
+    aggressor for trades (1 buy, 2 sell) and the book side for deltas
+    (1 bid, 2 ask).  ``size`` is the traded quantity or the new level size
+    (0 removes the level).  ``id`` is the trade id or the delta event's last
+    update id; ``first_id``, ``prev_id`` and ``checksum`` are the delta
+    event's (0, -1 and -1 for trades).
+    """
+
+    kind: np.ndarray
+    ts_event: np.ndarray
+    ts_recv: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    id: np.ndarray
+    first_id: np.ndarray
+    prev_id: np.ndarray
+    checksum: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_event)
+
+
+_SOURCES = {
+    "trades": {
+        "select": ("toUnixTimestamp64Nano(ts_event) AS event_ns, toUnixTimestamp64Nano(ts_recv) AS recv_ns, "
+                   "toInt8(side) AS side_code, price, quantity AS size, trade_id AS id"),
+        "key": ("ts_event", "trade_id"),
+        "cursor": ("event_ns", "id"),
+    },
+    "book_deltas": {
+        "select": ("toUnixTimestamp64Nano(ts_event) AS event_ns, toUnixTimestamp64Nano(ts_recv) AS recv_ns, "
+                   "toInt8(side) AS side_code, price, size, last_id AS id, first_id, prev_id, checksum, ordinal"),
+        "key": ("ts_event", "ts_recv", "last_id", "ordinal"),
+        "cursor": ("event_ns", "recv_ns", "id", "ordinal"),
+    },
+}
+
+_TIME_KEYS = ("ts_event", "ts_recv")
+
+
+class _Source:
+    """One table's pages: rows fetched but not yet emitted, and the cursor after them."""
+
+    def __init__(self, store: ClickHouseStore, table: str, parameters: dict, page_rows: int):
+        spec = _SOURCES[table]
+        self.store = store
+        self.table = table
+        self.kind = KIND_TRADE if table == "trades" else KIND_BOOK_DELTA
+        self.spec = spec
+        self.parameters = parameters
+        self.page_rows = page_rows
+        self.columns: dict[str, np.ndarray] | None = None
+        self.cursor: tuple | None = None
+        self.exhausted = False
+
+    @property
+    def buffered(self) -> int:
+        return 0 if self.columns is None else len(self.columns["event_ns"])
+
+    def fetch(self) -> None:
+        key = self.spec["key"]
+        parameters = dict(self.parameters)
+        where = ""
+        if self.cursor is not None:
+            names = [f"c{i}" for i in range(len(key))]
+            values = ", ".join(
+                f"fromUnixTimestamp64Nano({{{name}:Int64}}, 'UTC')" if column in _TIME_KEYS else f"{{{name}:Int64}}"
+                for name, column in zip(names, key))
+            where = f"AND ts_event >= fromUnixTimestamp64Nano({{c0:Int64}}, 'UTC') AND ({', '.join(key)}) > ({values})"
+            parameters.update(dict(zip(names, (int(value) for value in self.cursor))))
+        sql = (f"SELECT {self.spec['select']} FROM {self.store.table(self.table)} "
+               "WHERE exchange = {exchange:String} AND symbol = {symbol:String} "
+               "AND ts_event >= fromUnixTimestamp64Nano({start:Int64}, 'UTC') "
+               f"AND ts_event < fromUnixTimestamp64Nano({{end:Int64}}, 'UTC') {where} "
+               f"ORDER BY {', '.join(key)} LIMIT {self.page_rows}")
+        page = self.store.query_columns(sql, parameters, {"max_threads": 1})
+        rows = len(page["event_ns"]) if page else 0
+        if rows < self.page_rows:
+            self.exhausted = True
+        if not rows:
+            return
+        self.cursor = tuple(page[name][-1] for name in self.spec["cursor"])
+        if self.columns is None or not self.buffered:
+            self.columns = page
+        else:
+            self.columns = {name: np.concatenate((self.columns[name], page[name])) for name in page}
+
+    def take_before(self, bound: int | None) -> dict[str, np.ndarray] | None:
+        """Remove and return the buffered rows with ``ts_event < bound`` (all rows if bound is None)."""
+        if not self.buffered:
+            return None
+        events = self.columns["event_ns"]
+        count = len(events) if bound is None else int(np.searchsorted(events, bound, side="left"))
+        if count == 0:
+            return None
+        taken = {name: values[:count] for name, values in self.columns.items()}
+        self.columns = {name: values[count:] for name, values in self.columns.items()}
+        return taken
+
+    def last_event(self) -> int | None:
+        return int(self.columns["event_ns"][-1]) if self.buffered else None
+
+    def stuck(self) -> bool:
+        """True when every buffered row shares one ts_event, so no row can be emitted before reading on."""
+        events = self.columns["event_ns"] if self.buffered else None
+        return events is not None and events[0] == events[-1]
+
+
+def _as_chunk(kind: int, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n = len(rows["event_ns"])
+    is_trade = kind == KIND_TRADE
+    return {
+        "kind": np.full(n, kind, dtype=np.int8),
+        "ts_event": rows["event_ns"],
+        "ts_recv": rows["recv_ns"],
+        "side": rows["side_code"],
+        "price": rows["price"],
+        "size": rows["size"],
+        "id": rows["id"],
+        "first_id": np.zeros(n, dtype=np.int64) if is_trade else rows["first_id"],
+        "prev_id": np.full(n, -1, dtype=np.int64) if is_trade else rows["prev_id"],
+        "checksum": np.full(n, -1, dtype=np.int64) if is_trade else rows["checksum"],
+    }
+
+
+def _merge(parts: list[dict[str, np.ndarray]]) -> TickChunk:
+    if len(parts) == 1:
+        return TickChunk(**parts[0])
+    merged = {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
+    # Parts are each sorted and listed trades first, so a stable sort by
+    # ts_event yields the documented tie-break.
+    order = np.argsort(merged["ts_event"], kind="stable")
+    return TickChunk(**{name: values[order] for name, values in merged.items()})
+
+
+class ReplayReader:
+    """Iterate over an instrument's trades and book deltas in ``[start_ns, end_ns)`` as :class:`TickChunk`.
+
+    Parameters
+    ----------
+    store
+        A store used by this reader alone while it iterates.
+    chunk_rows
+        Rows per page read from each table; chunks hold up to about twice that.
+    tables
+        Which of ``trades`` and ``book_deltas`` to replay.
+    """
+
+    def __init__(self, store: ClickHouseStore, exchange: str, symbol: str, start_ns: int, end_ns: int,
+                 chunk_rows: int = 500_000, tables: tuple[str, ...] = ("trades", "book_deltas")):
+        if chunk_rows < 1:
+            raise ValidationError(f"'chunk_rows' out of range [1, inf), was {chunk_rows}", {"chunk_rows": "out of range"})
+        unknown = [table for table in tables if table not in _SOURCES]
+        if unknown or not tables:
+            raise ValidationError(f"'tables' must be a non-empty subset of trades, book_deltas, was {tables!r}")
+        start_ns, end_ns = check_range(start_ns, end_ns)
+        self.store = store
+        self.parameters = {"exchange": exchange, "symbol": check_symbol(symbol), "start": start_ns, "end": end_ns}
+        self.chunk_rows = chunk_rows
+        self.tables = tuple(tables)
+
+    def __iter__(self) -> Iterator[TickChunk]:
+        sources = [_Source(self.store, table, self.parameters, self.chunk_rows) for table in self.tables]
+        while True:
+            for source in sources:
+                if not source.exhausted and source.buffered < self.chunk_rows:
+                    source.fetch()
+            live = [source.last_event() for source in sources if not source.exhausted]
+            if any(event is None for event in live):
+                continue  # a live source with nothing buffered: read it before bounding
+            bound = min(live) if live else None
+            parts = []
+            for source in sources:
+                rows = source.take_before(bound)
+                if rows is not None:
+                    parts.append(_as_chunk(source.kind, rows))
+            if parts:
+                yield _merge(parts)
+            elif not live:
+                return
+            else:
+                for source in sources:
+                    if not source.exhausted and source.stuck():
+                        source.fetch()
+
+    async def chunks(self) -> AsyncIterator[TickChunk]:
+        """Yield the same chunks from the event loop, reading each one in a worker thread."""
+        iterator = iter(self)
+        while True:
+            chunk = await asyncio.to_thread(next, iterator, None)
+            if chunk is None:
+                return
+            yield chunk
+
+
+def snapshot_before(store: ClickHouseStore, exchange: str, symbol: str, ts_ns: int) -> BookSnapshot | None:
+    """Return the latest recorded book snapshot with ``ts_event <= ts_ns``, or None."""
+    sql = f"""
+        SELECT toUnixTimestamp64Nano(ts_event) AS event_ns, toUnixTimestamp64Nano(ts_recv) AS recv_ns, sequence,
+               bid_price, bid_size, ask_price, ask_size
+        FROM {store.table('book_snapshots')}
+        WHERE exchange = {{exchange:String}} AND symbol = {{symbol:String}}
+          AND ts_event <= fromUnixTimestamp64Nano({{ts:Int64}}, 'UTC')
+        ORDER BY ts_event DESC, sequence DESC LIMIT 1
+    """
+    row = store.query_columns(sql, {"exchange": exchange, "symbol": check_symbol(symbol), "ts": int(ts_ns)})
+    if not row:
+        return None
+    # One row, so each array column's flat values are that row's levels.
+    levels = {name: row[name][0] for name in ("bid_price", "bid_size", "ask_price", "ask_size")}
+    return BookSnapshot(exchange, check_symbol(symbol), int(row["event_ns"][0]), int(row["recv_ns"][0]),
+                        int(row["sequence"][0]),
+                        np.column_stack((levels["bid_price"], levels["bid_size"])),
+                        np.column_stack((levels["ask_price"], levels["ask_size"])))
