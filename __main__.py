@@ -7,6 +7,7 @@ import sys
 
 from cryptobot.core.config import describe_settings, load_settings
 from cryptobot.core.errors import CryptobotError
+from cryptobot.storage.importers.cli import add_data_commands
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.add_argument("--defaults", action="store_true", help="list every setting with its variable and default")
     config.set_defaults(handler=_cmd_config)
+
+    add_data_commands(sub)
     return parser
 
 

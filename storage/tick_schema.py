@@ -89,13 +89,15 @@ _TABLES = (
         ts_recv {TS} CODEC(Delta, ZSTD(1)),
         price Float64 CODEC(ZSTD(1)),
         quantity Float64 CODEC(ZSTD(1)),
-        side Enum8('buy' = 1, 'sell' = 2),
+        side Enum8('unknown' = 0, 'buy' = 1, 'sell' = 2),
         trade_id Int64 CODEC(Delta, ZSTD(1))
     ) ENGINE = MergeTree
     PARTITION BY toYYYYMM(ts_event)
     ORDER BY (exchange, symbol, ts_event, trade_id)
     SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}
     """,
+    # ``side`` is the aggressor; 'unknown' is for sources that do not say
+    # (Kraken's trade-history CSV).
     # ``ordinal`` is the level's position inside its exchange event and
     # ``ts_recv`` separates events that share an exchange time, so the sort
     # key orders every row and replay has a stable tie-break.
