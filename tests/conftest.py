@@ -10,6 +10,8 @@ import uvloop
 
 from cryptobot.core.config import _default_sample_data
 
+pytest_plugins = ["cryptobot.tests.storage.clickhouse_fixtures"]
+
 
 def sample_data_path() -> Path:
     return Path(os.environ.get("CRYPTOBOT_SAMPLE_DATA") or _default_sample_data())
