@@ -11,8 +11,9 @@ Paging uses keyset cursors (``WHERE (ts_event, id) > last row``, ``ORDER BY``
 the sort key, ``LIMIT``), which ClickHouse serves by reading the table in
 key order from the cursor on, so memory stays at a few chunks however long
 the range is.  A row is emitted only once every source that can still
-deliver rows has read past its ``ts_event``, which is what makes the merge
-exact across page boundaries.
+deliver rows has read up to its ``ts_event`` (past it, where the tie-break
+puts that source first), which makes the merge exact across page
+boundaries.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ _SOURCES = {
 
 _TIME_KEYS = ("ts_event", "ts_recv")
 
+# A page is one ordered range read: one thread reads it in key order, and
+# without read-in-order buffering, which made such a page about 5 times
+# slower (250k trades: 150 ms against 30 ms on the embedded engine 26.9).
+_PAGE_SETTINGS = {"max_threads": 1, "read_in_order_use_buffering": 0}
+
 
 class _Source:
     """One table's pages: rows fetched but not yet emitted, and the cursor after them."""
@@ -115,7 +121,7 @@ class _Source:
                "AND ts_event >= fromUnixTimestamp64Nano({start:Int64}, 'UTC') "
                f"AND ts_event < fromUnixTimestamp64Nano({{end:Int64}}, 'UTC') {where} "
                f"ORDER BY {', '.join(key)} LIMIT {self.page_rows}")
-        page = self.store.query_columns(sql, parameters, {"max_threads": 1})
+        page = self.store.query_columns(sql, parameters, _PAGE_SETTINGS)
         rows = len(page["event_ns"]) if page else 0
         if rows < self.page_rows:
             self.exhausted = True
@@ -127,25 +133,32 @@ class _Source:
         else:
             self.columns = {name: np.concatenate((self.columns[name], page[name])) for name in page}
 
-    def take_before(self, bound: int | None) -> dict[str, np.ndarray] | None:
-        """Remove and return the buffered rows with ``ts_event < bound`` (all rows if bound is None)."""
-        if not self.buffered:
-            return None
-        events = self.columns["event_ns"]
-        count = len(events) if bound is None else int(np.searchsorted(events, bound, side="left"))
+    def take(self, count: int) -> dict[str, np.ndarray] | None:
+        """Remove and return the first ``count`` buffered rows."""
         if count == 0:
             return None
         taken = {name: values[:count] for name, values in self.columns.items()}
         self.columns = {name: values[count:] for name, values in self.columns.items()}
         return taken
 
-    def last_event(self) -> int | None:
-        return int(self.columns["event_ns"][-1]) if self.buffered else None
+    def safe_rows(self, others: list["_Source"]) -> int:
+        """Count the buffered rows that no row still unread from ``others`` can precede.
 
-    def stuck(self) -> bool:
-        """True when every buffered row shares one ts_event, so no row can be emitted before reading on."""
-        events = self.columns["event_ns"] if self.buffered else None
-        return events is not None and events[0] == events[-1]
+        A live source's unread rows all sort after its last buffered row, so
+        this source's row at ``ts`` is safe against it while
+        ``(ts, kind) < (its last ts, its kind)``.
+        """
+        count = self.buffered
+        if count == 0:
+            return 0
+        events = self.columns["event_ns"]
+        for other in others:
+            side = "right" if self.kind < other.kind else "left"
+            count = min(count, int(np.searchsorted(events, other.last_event(), side=side)))
+        return count
+
+    def last_event(self) -> int:
+        return int(self.columns["event_ns"][-1])
 
 
 def _as_chunk(kind: int, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -207,23 +220,19 @@ class ReplayReader:
             for source in sources:
                 if not source.exhausted and source.buffered < self.chunk_rows:
                     source.fetch()
-            live = [source.last_event() for source in sources if not source.exhausted]
-            if any(event is None for event in live):
-                continue  # a live source with nothing buffered: read it before bounding
-            bound = min(live) if live else None
+            # A source that is not exhausted has rows buffered here: a short
+            # page marks it exhausted, and an emptied buffer is refilled above.
+            live = [source for source in sources if not source.exhausted]
+            counts = [source.safe_rows([other for other in live if other is not source]) for source in sources]
             parts = []
-            for source in sources:
-                rows = source.take_before(bound)
+            for source, count in zip(sources, counts):
+                rows = source.take(count)
                 if rows is not None:
                     parts.append(_as_chunk(source.kind, rows))
             if parts:
                 yield _merge(parts)
             elif not live:
                 return
-            else:
-                for source in sources:
-                    if not source.exhausted and source.stuck():
-                        source.fetch()
 
     async def chunks(self) -> AsyncIterator[TickChunk]:
         """Yield the same chunks from the event loop, reading each one in a worker thread."""
