@@ -367,7 +367,9 @@ class TickRecorder:
                     self._counters.last_error = str(torn)
                     self._counters.last_error_ns = time.time_ns()
         with self._cond:
-            self._spill_dirty = bool(self._spill.segments())
+            # Count the segment the spill thread may have opened meanwhile: it
+            # sets the flag again only if its write ends after this check.
+            self._spill_dirty = self._spill.has_segments()
             if not self._spill_dirty:
                 self._counters.spill_pending = 0
 
