@@ -104,6 +104,7 @@ class ClickHouseStore:
                 raise ConfigError("Cannot open the embedded ClickHouse engine: no data folder given")
             self.path = Path(path).expanduser().resolve()
         self._client = None
+        self._settings_names: frozenset[str] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -179,10 +180,19 @@ class ClickHouseStore:
         """
         # Settings ride in the statement: passed separately, the embedded
         # client applies and restores each one with extra SET round trips.
+        # Tuning settings a server does not know (older releases) are left out.
         merged = {**_READ_SETTINGS, **(settings or {})}
+        known = self._known_settings()
+        merged = {name: value for name, value in merged.items() if name in known}
         clause = ", ".join(f"{check_identifier(name, 'setting')} = {int(value)}" for name, value in merged.items())
         payload = self._connected().raw_query(f"{sql}\nSETTINGS {clause}", parameters=parameters, fmt="Native")
         return decode_native(payload)
+
+    def _known_settings(self) -> frozenset[str]:
+        if self._settings_names is None:
+            payload = self._connected().raw_query("SELECT name FROM system.settings", fmt="TabSeparated")
+            self._settings_names = frozenset(payload.decode().split())
+        return self._settings_names
 
     def insert_arrow(self, table: str, data: pa.Table, token: str | None = None) -> None:
         """Insert an Arrow table into ``table`` (an unqualified name).

@@ -33,8 +33,6 @@ from cryptobot.storage.tick_queries import check_range
 KIND_TRADE = 0
 KIND_BOOK_DELTA = 1
 
-FIELDS = ("kind", "ts_event", "ts_recv", "side", "price", "size", "id", "first_id", "prev_id", "checksum")
-
 
 @dataclass(slots=True)
 class TickChunk:
@@ -161,31 +159,43 @@ class _Source:
         return int(self.columns["event_ns"][-1])
 
 
-def _as_chunk(kind: int, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    n = len(rows["event_ns"])
-    is_trade = kind == KIND_TRADE
-    return {
-        "kind": np.full(n, kind, dtype=np.int8),
-        "ts_event": rows["event_ns"],
-        "ts_recv": rows["recv_ns"],
-        "side": rows["side_code"],
-        "price": rows["price"],
-        "size": rows["size"],
-        "id": rows["id"],
-        "first_id": np.zeros(n, dtype=np.int64) if is_trade else rows["first_id"],
-        "prev_id": np.full(n, -1, dtype=np.int64) if is_trade else rows["prev_id"],
-        "checksum": np.full(n, -1, dtype=np.int64) if is_trade else rows["checksum"],
-    }
+_FILL = {"first_id": 0, "prev_id": -1, "checksum": -1}
+_DTYPES = {"kind": np.int8, "ts_event": np.int64, "ts_recv": np.int64, "side": np.int8, "price": np.float64,
+           "size": np.float64, "id": np.int64, "first_id": np.int64, "prev_id": np.int64, "checksum": np.int64}
+_COLUMN = {"ts_event": "event_ns", "ts_recv": "recv_ns", "side": "side_code", "price": "price", "size": "size",
+           "id": "id", "first_id": "first_id", "prev_id": "prev_id", "checksum": "checksum"}
 
 
-def _merge(parts: list[dict[str, np.ndarray]]) -> TickChunk:
-    if len(parts) == 1:
-        return TickChunk(**parts[0])
-    merged = {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
-    # Parts are each sorted and listed trades first, so a stable sort by
-    # ts_event yields the documented tie-break.
-    order = np.argsort(merged["ts_event"], kind="stable")
-    return TickChunk(**{name: values[order] for name, values in merged.items()})
+def _merge(trades: dict | None, deltas: dict | None) -> TickChunk:
+    """Interleave sorted trade and delta rows by ts_event, trades first on a tie.
+
+    Each row's output position comes from a binary search in the other
+    table's times, so every column is written once by two monotone scatters
+    instead of being sorted and gathered.
+    """
+    n_trades = 0 if trades is None else len(trades["event_ns"])
+    n_deltas = 0 if deltas is None else len(deltas["event_ns"])
+    total = n_trades + n_deltas
+    if n_trades and n_deltas:
+        trade_at = np.searchsorted(deltas["event_ns"], trades["event_ns"], side="left") + np.arange(n_trades)
+        delta_at = np.searchsorted(trades["event_ns"], deltas["event_ns"], side="right") + np.arange(n_deltas)
+    else:
+        trade_at = slice(None) if n_trades else None
+        delta_at = slice(None) if n_deltas else None
+    out = {}
+    for name, dtype in _DTYPES.items():
+        column = np.empty(total, dtype=dtype)
+        if trade_at is not None:
+            if name == "kind":
+                column[trade_at] = KIND_TRADE
+            elif name in _FILL:
+                column[trade_at] = _FILL[name]  # a delta-only field
+            else:
+                column[trade_at] = trades[_COLUMN[name]]
+        if delta_at is not None:
+            column[delta_at] = KIND_BOOK_DELTA if name == "kind" else deltas[_COLUMN[name]]
+        out[name] = column
+    return TickChunk(**out)
 
 
 class ReplayReader:
@@ -224,13 +234,9 @@ class ReplayReader:
             # page marks it exhausted, and an emptied buffer is refilled above.
             live = [source for source in sources if not source.exhausted]
             counts = [source.safe_rows([other for other in live if other is not source]) for source in sources]
-            parts = []
-            for source, count in zip(sources, counts):
-                rows = source.take(count)
-                if rows is not None:
-                    parts.append(_as_chunk(source.kind, rows))
-            if parts:
-                yield _merge(parts)
+            parts = {source.table: source.take(count) for source, count in zip(sources, counts)}
+            if any(rows is not None for rows in parts.values()):
+                yield _merge(parts.get("trades"), parts.get("book_deltas"))
             elif not live:
                 return
 

@@ -1,12 +1,14 @@
 """Reads of candles and ticks as numpy columns.
 
-Candle reads avoid ``FINAL`` when they can.  Rows of an aggregating or
-replacing table with the same key are partial until a background merge
-combines them, so a read must merge them itself.  The fast path reads the
-rows in key order without ``FINAL`` and checks the open times: if no open
-time repeats, every row is complete and the result is exact.  Only when one
-repeats (a late trade, a re-import, a merge not yet run) does the read run
-again with ``FINAL``, which merges on the fly.
+Candle reads avoid ``FINAL`` and ``ORDER BY`` when they can.  Rows of an
+aggregating or replacing table with the same key are partial until a
+background merge combines them, so a read must merge them itself.  The
+fast path reads the rows as stored, on one thread, and checks the open
+times: if they strictly increase, every row is complete and in order, and
+the result is exact.  Otherwise (a late trade, a re-import, parts not yet
+merged) the read runs again with ``FINAL ... ORDER BY``, which merges and
+sorts on the fly.  On a merged table the fast path reads a year of
+1-minute candles in about half the time of the ordered ``FINAL`` read.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def _to_candles(columns: dict) -> Candles:
                    columns["v"], columns["q"], columns["n"])
 
 
-def _has_repeats(ts: np.ndarray) -> bool:
-    return len(ts) > 1 and bool((ts[1:] == ts[:-1]).any())
+def _strictly_increasing(ts: np.ndarray) -> bool:
+    return len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
 
 
 def _candle_query(store: ClickHouseStore, table: str, select: str, exchange: str, symbol: str, timeframe: str,
@@ -77,13 +79,14 @@ def _candle_query(store: ClickHouseStore, table: str, select: str, exchange: str
                   "start": start_ns // _NS, "end": -(-end_ns // _NS)}
     where = ("exchange = {exchange:String} AND symbol = {symbol:String} AND timeframe = {timeframe:String} "
              "AND ts_open >= toDateTime({start:Int64}, 'UTC') AND ts_open < toDateTime({end:Int64}, 'UTC')")
-    sql = f"SELECT {select} FROM {store.table(table)} FINAL_CLAUSE WHERE {where} ORDER BY ts_open"
-    # The whole read runs on one thread: for a single ordered range that is
-    # faster than splitting it and merging the streams again.
-    settings = {"max_threads": 1}
-    candles = _to_candles(store.query_columns(sql.replace("FINAL_CLAUSE", ""), parameters, settings))
-    if _has_repeats(candles.ts_open):
-        candles = _to_candles(store.query_columns(sql.replace("FINAL_CLAUSE", "FINAL"), parameters, settings))
+    table = store.table(table)
+    # One thread reads the range; the ordered read skips read-in-order
+    # buffering, which made such reads several times slower on ClickHouse 26.9.
+    settings = {"max_threads": 1, "read_in_order_use_buffering": 0}
+    candles = _to_candles(store.query_columns(f"SELECT {select} FROM {table} WHERE {where}", parameters, settings))
+    if not _strictly_increasing(candles.ts_open):
+        sql = f"SELECT {select} FROM {table} FINAL WHERE {where} ORDER BY ts_open"
+        candles = _to_candles(store.query_columns(sql, parameters, settings))
     return candles
 
 

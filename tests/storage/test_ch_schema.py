@@ -78,3 +78,8 @@ def test_native_rejects_unknown_type():
     payload = b"\x01\x01\x01x\x04UUID" + bytes(16)
     with pytest.raises(StorageError, match="Cannot decode ClickHouse column type 'UUID'"):
         decode_native(payload)
+
+
+def test_query_leaves_out_settings_the_server_lacks(ch_store):
+    columns = ch_store.query_columns("SELECT 1 AS x", settings={"no_such_setting_anywhere": 1, "max_threads": 1})
+    assert columns["x"].tolist() == [1]
