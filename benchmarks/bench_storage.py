@@ -33,7 +33,7 @@ def sample_data() -> Path:
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, sample_data):
-    """A store holding TRADES repeated real trades and a year of candles built from kline-derived trades."""
+    """Load TRADES repeated real trades and a year of kline-derived trades into a fresh store."""
     folder = tmp_path_factory.mktemp("bench-storage")
     store = ClickHouseStore(path=folder / "clickhouse", database="bench")
     store.apply_schema()

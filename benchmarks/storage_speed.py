@@ -8,8 +8,8 @@ Data, all derived from the recorded real files (labelled as such in the output):
   timestamps shifted by the capture's length and ids offset, up to N trades,
   plus the capture's book events repeated the same way to about N delta rows;
 * candles: one year of 1-minute bars made by repeating ten real days of
-  Binance klines with shifted open times; each bar becomes four trades
-  (open, high, low, close) so the candle views build the year from trades.
+  Binance klines with shifted open times.  Each bar becomes four trades
+  (open, high, low, close), so the candle views build the year from trades.
 
 Each figure is compared with the naive path on the same data in the same
 process: rows inserted as Python tuples, ticks read as Python rows from a
@@ -201,7 +201,8 @@ def run(sample_data: Path, total_trades: int, folder: Path) -> list[str]:
         lambda: tick_queries.trade_candles(store, "binance", "YEAR/USDT", "1m", YEAR_START, year_end), 7)
     slow_min, slow_median, plain = timed(
         lambda: tick_queries.candles_from_trades(store, "binance", "YEAR/USDT", "1m", YEAR_START, year_end), 3)
-    assert len(candles) == MINUTES_PER_YEAR and np.array_equal(candles.close, plain.close)
+    assert len(candles) == MINUTES_PER_YEAR
+    assert np.array_equal(candles.close, plain.close)
     lines.append(f"data: one year of 1m bars = 10 real Binance kline days repeated, 4 trades per bar "
                  f"({len(year['ts_event'])} trades, recorded in {seconds:.2f} s)")
     lines.append(f"1 year of 1m candles from the candle table: {fast_median * 1e3:.1f} ms median "

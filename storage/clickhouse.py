@@ -15,8 +15,8 @@ clickhouse-connect 1.12 on this code's test machine:
   opened.  Any number of clients may share the open path, each with its own
   handle and session state.
 * A client serializes its own calls with a lock, so one client used from two
-  threads runs their queries one after the other; queries on two clients run
-  at the same time.
+  threads runs their queries one after the other.  Queries on two clients
+  run at the same time.
 * The engine releases the GIL while it works, so a query in a worker thread
   does not stop the event loop, though both compete for the CPU cores.
 * There is no async client, so callers on the event loop run store calls in
@@ -80,7 +80,7 @@ class ClickHouseStore:
     path
         Folder of the embedded engine; required when ``url`` is empty.
     database
-        Database that holds the tables; created by :meth:`apply_schema`.
+        Database of the tables; created by :meth:`apply_schema`.
 
     Warnings
     --------
@@ -207,7 +207,7 @@ class ClickHouseStore:
         self._connected().insert_arrow(self.table(table), data, settings=settings)
 
     def ping(self) -> bool:
-        """Return True when the store answers a trivial query."""
+        """Return True when a trivial query on the store succeeds."""
         try:
             return self.command("SELECT 1") == 1
         except Exception:

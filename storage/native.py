@@ -3,8 +3,8 @@
 ``client.raw_query(sql, fmt="Native")`` returns the same bytes from a server
 over HTTP and from the embedded engine, so this one decoder serves both.
 A fixed-width column is one contiguous little-endian buffer per block, which
-``numpy.frombuffer`` views directly; that is several times faster for large
-results than the generic row conversion of the client library.
+``numpy.frombuffer`` views directly.  For large results that is several
+times faster than the generic row conversion of the client library.
 
 Supported types: the integer and float types, ``DateTime``, ``DateTime64``,
 ``Enum8``/``Enum16`` (as their integer codes), ``SimpleAggregateFunction`` of those,

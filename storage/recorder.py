@@ -1,8 +1,9 @@
 """TickRecorder: buffer ticks on the event loop, write them to ClickHouse from threads.
 
 The recorder actor calls the ``add_*`` methods on the event loop.  They copy
-values into preallocated numpy columns (:mod:`.tick_batches`) and never wait
-for the store.  A buffer is sealed into an Arrow batch when it is full or
+values into preallocated numpy columns (:mod:`.tick_batches`) and hand sealed
+batches over under a lock held only for a deque append, so they never wait
+for an insert.  A buffer is sealed into an Arrow batch when it is full or
 older than ``flush_interval``; a writer thread inserts sealed batches in
 order, each with its own deduplication token, so a retry of a batch the
 store did take is dropped by the store instead of doubling its rows.
@@ -64,7 +65,7 @@ class TickRecorder:
     close_timeout
         Seconds :meth:`close` waits for the store before spilling the rest.
     retry_max_seconds
-        Longest wait between two attempts at a failing insert.
+        Maximum wait in seconds between two attempts at a failing insert.
 
     Warnings
     --------

@@ -1,11 +1,11 @@
 """Stream one instrument's recorded ticks in event-time order, in numpy chunks, for backtests.
 
 Trades and book deltas are read page by page, each in its table's sort
-order, and merged.  Rows are ordered by ``ts_event``; on a tie a trade comes
-before a book delta (the book update that shows a trade is sent after it),
-trades keep their ``trade_id`` order and deltas their
-``(ts_recv, last_id, ordinal)`` order, so every replay of the same data
-yields the same sequence and the levels of one book event stay together.
+order, and merged.  Rows are ordered by ``ts_event``.  On a tie a trade comes
+before a book delta, because the book update that shows a trade is sent
+after it.  Trades keep their ``trade_id`` order and deltas their
+``(ts_recv, last_id, ordinal)`` order.  So every replay of the same data
+yields the same sequence, and the levels of one book event stay together.
 
 Paging uses keyset cursors (``WHERE (ts_event, id) > last row``, ``ORDER BY``
 the sort key, ``LIMIT``), which ClickHouse serves by reading the table in
@@ -42,8 +42,8 @@ class TickChunk:
     aggressor for trades (1 buy, 2 sell) and the book side for deltas
     (1 bid, 2 ask).  ``size`` is the traded quantity or the new level size
     (0 removes the level).  ``id`` is the trade id or the delta event's last
-    update id; ``first_id``, ``prev_id`` and ``checksum`` are the delta
-    event's (0, -1 and -1 for trades).
+    update id.  ``first_id``, ``prev_id`` and ``checksum`` come from the
+    delta event; trades carry 0, -1 and -1 there.
     """
 
     kind: np.ndarray

@@ -1,6 +1,6 @@
 """Append-only spill files for tick batches the store could not take in time.
 
-A spill folder holds segment files ``<created ns>-<n>.spill``.  Each segment
+A spill folder contains segment files ``<created ns>-<n>.spill``.  Each segment
 is a sequence of blocks, one sealed batch per block::
 
     magic     4 bytes   b"CBS1"
@@ -119,7 +119,7 @@ class SpillFolder:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_file.close()
-            raise StorageError(f"Cannot use spill folder {self.path}: another recorder holds it") from None
+            raise StorageError(f"Cannot use spill folder {self.path}: another recorder has locked it") from None
 
     def append(self, batch: Batch) -> int:
         """Write one batch durably; return the bytes written."""

@@ -1,6 +1,6 @@
 """Columnar tick buffers and the Arrow batches they seal into.
 
-A buffer holds preallocated numpy arrays, one per column, and a fill count.
+A buffer keeps preallocated numpy arrays, one per column, and a fill count.
 Appending a tick writes a few array slots; appending a columnar chunk is one
 slice copy per column.  Sealing hands the filled arrays to an Arrow table
 without copying them and puts fresh arrays in their place, so a sealed batch

@@ -5,10 +5,10 @@ line, gzip) and cryptofeed captures (``<local seconds>: <frame>``).
 
 Mapping onto the tables:
 
-* ``trade`` and ``aggTrade``: ``ts_event`` is the trade time ``T``, ``trade_id``
-  the trade id ``t`` or the aggregate id ``a`` (an aggregate trade stands
-  for all fills of one taker order at one price); ``m`` (buyer is maker)
-  means the aggressor sold.
+* ``trade`` and ``aggTrade``: ``ts_event`` is the trade time ``T`` and
+  ``trade_id`` the trade id ``t`` or the aggregate id ``a``.  An aggregate
+  trade stands for all fills of one taker order at one price.  ``m`` (buyer
+  is maker) means the aggressor sold.
 * ``depthUpdate``: one book event stamped with the event time ``E``, ids
   ``U``/``u`` and, on futures, ``pu`` (-1 on spot).
 * a REST depth body: a snapshot whose sequence is ``lastUpdateId``, stamped
@@ -102,7 +102,7 @@ def handle_depth_snapshot(ctx: ParseContext, line: int, body: dict, ts_recv: int
 
 
 def parse_hftbacktest(ctx: ParseContext) -> None:
-    """Parse a gzip capture of ``<local receive time> <frame JSON>`` lines (F1)."""
+    """Parse a gzip capture of ``<local receive time> <frame JSON>`` lines."""
     ctx.parsed.format = "hftbacktest raw Binance capture"
     with gzip.open(ctx.path, "rt", encoding="utf-8") as handle:
         for line, text in enumerate(handle, start=1):

@@ -11,9 +11,9 @@ Line shapes (the receive time is Unix seconds with a fraction):
 Kraken v1 frames are JSON arrays ``[channel id, payload..., channel name,
 pair]``.  Trades carry no id, so each gets a synthetic one
 (:func:`.rows.synthetic_trade_ids`).  A book snapshot (``as``/``bs``) is
-stored as a snapshot with sequence 0; an update becomes one book event
-whose ``ts_event`` is the latest level timestamp in it and whose
-``checksum`` is Kraken's CRC32 ``c``, so a replay can verify the book.
+stored as a snapshot with sequence 0.  An update becomes one book event
+stamped with the latest level timestamp in it.  Its ``checksum`` is
+Kraken's CRC32 ``c``, so a replay can verify the book.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _load(ctx: ParseContext, line: int, payload: str):
 
 
 def parse_cryptofeed(ctx: ParseContext) -> None:
-    """Parse a cryptofeed capture file (F2)."""
+    """Parse a cryptofeed raw capture file."""
     ctx.parsed.format = "cryptofeed raw capture"
     kraken_trades: list[tuple] = []
     with open(ctx.path, encoding="utf-8") as handle:

@@ -5,10 +5,10 @@ The pair key is matched against the requested symbol.  Line numbers in
 errors point at the start of the row's JSON array in the file.
 
 * Trades rows ``[price, volume, time, "b"|"s", type, misc, trade_id]``.
-* OHLC rows ``[time, open, high, low, close, vwap, volume, count]``; the
-  timeframe is the spacing of the rows (the request's interval is not in
-  the body), and ``quote_volume`` is ``vwap * volume``, exact to the
-  rounding of the published vwap.
+* OHLC rows ``[time, open, high, low, close, vwap, volume, count]``.  The
+  body does not state the interval, so the timeframe is the spacing of the
+  rows.  ``quote_volume`` is ``vwap * volume``, exact to the rounding of the
+  published vwap.
 * Depth ``{"asks": [[price, volume, time], ...], "bids": [...]}`` becomes one
   snapshot stamped with its latest level time.
 """
@@ -64,10 +64,10 @@ def parse_kraken_rest(ctx: ParseContext) -> None:
     if body.get("error"):
         raise ctx.error(1, f"the response carries errors: {body['error']}")
     pairs = {key: value for key, value in body["result"].items() if key != "last"}
-    wanted = [key for key in pairs if ctx.wants(key)]
-    if not wanted:
+    matching = [key for key in pairs if ctx.wants(key)]
+    if not matching:
         return
-    data = pairs[wanted[0]]
+    data = pairs[matching[0]]
     lines = _row_lines(text)
     if isinstance(data, dict) and "asks" in data and "bids" in data:
         ctx.parsed.format = "Kraken REST Depth JSON"
@@ -82,7 +82,7 @@ def parse_kraken_rest(ctx: ParseContext) -> None:
         if ctx.kind == "candles":
             _ohlc(ctx, data, lines)
     else:
-        raise ctx.error(1, f"result '{wanted[0]}' is not Kraken Trades, OHLC or Depth data")
+        raise ctx.error(1, f"result '{matching[0]}' is not Kraken Trades, OHLC or Depth data")
 
 
 def _line(lines: list[int], index: int) -> int:

@@ -2,12 +2,12 @@
 
 All or nothing: the whole file is parsed and validated before anything is
 written, so a malformed row (reported with its line number) imports
-nothing.  Safe to repeat: a file already recorded in the ``imports`` table
-for the same kind, exchange and symbol is skipped; trades whose
-``(ts_event, trade_id)`` is already stored are dropped before the insert,
-and every chunk carries a deduplication token made of the file hash and its
-position, so an import interrupted half way and run again does not write
-the first chunks twice.
+nothing.  Safe to repeat, in three ways.  A file already recorded in the
+``imports`` table for the same kind, exchange and symbol is skipped.
+Trades whose ``(ts_event, trade_id)`` is already stored are dropped before
+the insert.  Every chunk carries a deduplication token made of the file
+hash and its position, so an import interrupted half way and run again does
+not write the first chunks twice.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _EXCHANGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 @dataclass
 class ImportSummary:
-    """What an import found and wrote."""
+    """Result of one import: the rows found in the file and the rows written."""
 
     file: str
     format: str
@@ -121,18 +121,18 @@ def parse_file(path, exchange: str, symbol: str, kind: str, timeframe: str | Non
     detect_and_parse(ctx)
     parsed = ctx.parsed
     if ctx.seen and ctx.key not in {symbol_key(seen) for seen in ctx.seen}:
-        raise ValidationError(f"{path.name} has no {kind} for symbol {symbol}; it holds {', '.join(sorted(ctx.seen))}",
+        raise ValidationError(f"{path.name} has no {kind} for symbol {symbol}; it contains {', '.join(sorted(ctx.seen))}",
                               {"symbol": "not in file"})
     if kind == "candles":
         if timeframe is not None and timeframe not in TIMEFRAMES_NS:
             raise ValidationError(f"'timeframe' must be one of {', '.join(TIMEFRAMES_NS)}, was {timeframe!r}")
         if timeframe and parsed.timeframe and timeframe != parsed.timeframe:
-            raise ValidationError(f"{path.name} holds {parsed.timeframe} bars, not {timeframe}")
+            raise ValidationError(f"{path.name} contains {parsed.timeframe} bars, not {timeframe}")
         parsed.timeframe = parsed.timeframe or timeframe or ""
         if parsed.row_count("candles") and not parsed.timeframe:
             raise ValidationError(f"cannot tell the bar length of {path.name}: pass --timeframe")
     if not parsed.row_count(kind):
-        raise ValidationError(f"{path.name} ({parsed.format or 'unknown format'}) holds no {kind} for {symbol}",
+        raise ValidationError(f"{path.name} ({parsed.format or 'unknown format'}) contains no {kind} for {symbol}",
                               {"kind": "no rows of this kind"})
     return parsed
 

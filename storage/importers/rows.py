@@ -1,4 +1,4 @@
-"""What a file parser fills: trade, book and candle rows, plus the checks every parser shares.
+"""Rows a file parser fills (trades, book, candles) and the checks every parser shares.
 
 Parsers append plain Python values row by row to a :class:`Parsed` and
 raise :func:`ParseContext.error` with the 1-based line number at the first

@@ -21,7 +21,7 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def clickhouse_data_dir(tmp_path_factory):
-    """The data folder whose ``clickhouse`` subfolder holds the session's embedded engine."""
+    """The data folder whose ``clickhouse`` subfolder contains the session's embedded engine."""
     return tmp_path_factory.mktemp("data")
 
 

@@ -21,9 +21,10 @@ def _insert_trades(store, columns, token):
 
 
 def _random_trades(rng, n):
-    # Spread over 9 days from a Sunday so days, weeks and 4-hour blocks all have
-    # boundaries; many trades share a timestamp and are ordered by id.  Prices
-    # and quantities are binary fractions, so every sum is exact in any order.
+    # Spread over 9 days from a Sunday, so days, weeks and 4-hour blocks all
+    # have boundaries.  Many trades share a timestamp and are ordered by id.
+    # Prices and quantities are binary fractions, so every sum is exact in
+    # any order.
     ts = MONDAY - 86_400 * 10**9 + rng.integers(0, 9 * 86_400, n) * 10**9 + rng.integers(0, 3, n) * 10**6
     return {
         "ts_event": ts.astype(np.int64),

@@ -183,12 +183,12 @@ def test_malformed_candle_bounds_rejected(ch_store, sample_data, tmp_path):
 
 
 def test_import_wrong_symbol_lists_symbols(ch_store, sample_data):
-    with pytest.raises(ValidationError, match="has no trades for symbol ETH/USDT; it holds BTCUSDT"):
+    with pytest.raises(ValidationError, match="has no trades for symbol ETH/USDT; it contains BTCUSDT"):
         import_file(ch_store, sample_data / "hftbacktest/spot/btcusdt_20240808.gz", "binance", "ETH/USDT", "trades")
 
 
 def test_import_wrong_kind_is_rejected(ch_store, sample_data):
-    with pytest.raises(ValidationError, match=r"holds no candles for BCH/EUR"):
+    with pytest.raises(ValidationError, match=r"contains no candles for BCH/EUR"):
         import_file(ch_store, sample_data / "freqtrade/kraken_trades_csv/BCHEUR.csv", "kraken", "BCH/EUR", "candles")
 
 
