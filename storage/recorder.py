@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryptobot.core.errors import ValidationError
+from cryptobot.core.errors import StorageError, ValidationError
 from cryptobot.core.types import BookDeltas, BookSnapshot, TradeTick
 from cryptobot.storage.clickhouse import ClickHouseStore
 from cryptobot.storage.spill import SpillFolder
@@ -102,7 +102,9 @@ class TickRecorder:
         self._pending_rows = 0
         self._inflight_rows = 0
         self._spill_dirty = bool(self._spill.segments())
+        self._spill_generation = 0
         self._stop = False
+        self._closed = False
         self._counters = Counters(spill_pending=self._spill.pending_rows() if self._spill_dirty else 0)
         self._threads: list[threading.Thread] = []
         self._timer: asyncio.Task | None = None
@@ -111,13 +113,17 @@ class TickRecorder:
 
     async def start(self) -> None:
         """Start the writer and spill threads and the flush timer."""
+        self._start_threads()
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().create_task(self._timer_main())
+
+    def _start_threads(self) -> None:
         if self._threads:
             return
         for target, name in ((self._writer_main, "writer"), (self._spiller_main, "spiller")):
             thread = threading.Thread(target=target, name=f"tick-recorder-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._timer = asyncio.get_running_loop().create_task(self._timer_main())
 
     def add_trade(self, tick: TradeTick) -> None:
         """Buffer one trade.  Runtime: a few array stores; seals a batch when the buffer fills."""
@@ -203,6 +209,8 @@ class TickRecorder:
             self._enqueue("book_snapshots", self._snapshots.seal())
 
     def _enqueue(self, table: str, data) -> None:
+        if self._closed:
+            raise StorageError("Cannot record ticks: the recorder is closed")
         self._sequence += 1
         batch = Batch(table, f"{self.recorder_id}:{table}:{self._sequence}", data, time.time_ns())
         with self._cond:
@@ -233,11 +241,19 @@ class TickRecorder:
         return await asyncio.to_thread(self._wait_idle, timeout)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Write everything (spilling what the store does not take in time) and stop the threads."""
+        """Write everything (spilling what the store does not take in time) and stop the threads.
+
+        Closing twice is harmless.  Ticks added after close are not recorded:
+        sealing their batch raises StorageError.
+        """
+        if self._closed:
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self.seal_all()
+        self._closed = True
+        self._start_threads()  # a recorder closed before start() still writes what it has
         wait = self.close_timeout if timeout is None else timeout
         await asyncio.to_thread(self._shutdown, wait)
 
@@ -265,8 +281,7 @@ class TickRecorder:
         return True
 
     def _shutdown(self, timeout: float) -> None:
-        if self._threads:
-            self._wait_idle(timeout)
+        self._wait_idle(timeout)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
@@ -290,6 +305,7 @@ class TickRecorder:
             self._counters.spilled += batch.rows
             self._counters.spill_pending += batch.rows
             self._spill_dirty = True
+            self._spill_generation += 1
             self._cond.notify_all()
 
     def _spiller_main(self) -> None:
@@ -367,10 +383,13 @@ class TickRecorder:
                     self._counters.corrupt_spill_blocks += 1
                     self._counters.last_error = str(torn)
                     self._counters.last_error_ns = time.time_ns()
+        # Look at the folder outside the lock (the event loop takes it too). A
+        # batch spilled meanwhile bumps the generation, which keeps the flag set.
         with self._cond:
-            # Count the segment the spill thread may have opened meanwhile: it
-            # sets the flag again only if its write ends after this check.
-            self._spill_dirty = self._spill.has_segments()
+            generation = self._spill_generation
+        remaining = self._spill.has_segments()
+        with self._cond:
+            self._spill_dirty = remaining or generation != self._spill_generation
             if not self._spill_dirty:
                 self._counters.spill_pending = 0
 

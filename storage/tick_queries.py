@@ -111,7 +111,8 @@ def candles_from_trades(store: ClickHouseStore, exchange: str, symbol: str, time
     """Aggregate candles straight from the trades table (the slow path, for checks and comparison)."""
     start_ns, end_ns = check_range(start_ns, end_ns)
     step = TIMEFRAMES_NS[check_timeframe(timeframe)] // _NS
-    # Weeks start on Monday: the epoch was a Thursday, four days earlier.
+    # Weeks start on Monday.  The epoch was a Thursday, so the week grid is
+    # shifted by the four days to Monday 1970-01-05.
     offset = 4 * 86_400 if timeframe == "1w" else 0
     sql = f"""
         SELECT intDiv(toUnixTimestamp(ts_event) - {offset}, {step}) * {step} + {offset} AS t,

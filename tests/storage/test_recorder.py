@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from cryptobot.core.errors import ValidationError
+from cryptobot.core.errors import StorageError, ValidationError
 from cryptobot.core.types import BookSnapshot, TradeTick
 from cryptobot.storage import tick_queries
 from cryptobot.storage.recorder import TickRecorder
@@ -125,3 +125,20 @@ async def test_recorder_rejects_unknown_side(ch_store, tmp_path):
 def test_recorder_rejects_bad_batch_rows(ch_store, tmp_path):
     with pytest.raises(ValidationError, match=r"'batch_rows' out of range \[1, inf\), was 0"):
         TickRecorder(ch_store, tmp_path / "spill", batch_rows=0)
+
+
+async def test_recorder_close_without_start_writes(ch_store, tmp_path):
+    recorder = TickRecorder(ch_store.clone(), tmp_path / "spill")
+    recorder.add_trade(TradeTick("binance", "BTC/USDT", BASE, BASE, 1.0, 2.0, "buy", 1))
+    await recorder.close()
+    assert recorder.counters()["written"] == 1
+    assert ch_store.command(f"SELECT count() FROM {ch_store.table('trades')}") == 1
+
+
+async def test_recorder_close_twice_is_harmless(ch_store, tmp_path):
+    recorder = TickRecorder(ch_store.clone(), tmp_path / "spill", batch_rows=1)
+    await recorder.start()
+    await recorder.close()
+    await recorder.close()
+    with pytest.raises(StorageError, match="Cannot record ticks: the recorder is closed"):
+        recorder.add_trade(TradeTick("binance", "BTC/USDT", BASE, BASE, 1.0, 2.0, "buy", 1))
