@@ -134,15 +134,15 @@ class TickRecorder:
         i = buffer.size
         if i == 0:
             buffer.first_ns = time.monotonic_ns()
-        arrays = buffer.arrays
-        buffer.exchange[i] = self._exchanges.code(tick.exchange)
-        buffer.symbol[i] = self._symbols.code(tick.symbol)
-        arrays["ts_event"][i] = tick.ts_event
-        arrays["ts_recv"][i] = tick.ts_recv
-        arrays["price"][i] = tick.price
-        arrays["quantity"][i] = tick.quantity
-        arrays["side"][i] = side
-        arrays["trade_id"][i] = tick.trade_id
+        exchange, symbol, ts_event, ts_recv, price, quantity, sides, trade_id = buffer.row_views
+        exchange[i] = self._exchanges.code(tick.exchange)
+        symbol[i] = self._symbols.code(tick.symbol)
+        ts_event[i] = tick.ts_event
+        ts_recv[i] = tick.ts_recv
+        price[i] = float(tick.price)
+        quantity[i] = float(tick.quantity)
+        sides[i] = side
+        trade_id[i] = tick.trade_id
         buffer.size = i + 1
         if buffer.size == buffer.capacity:
             self._seal("trades", buffer)

@@ -83,3 +83,10 @@ def test_native_rejects_unknown_type():
 def test_query_leaves_out_settings_the_server_lacks(ch_store):
     columns = ch_store.query_columns("SELECT 1 AS x", settings={"no_such_setting_anywhere": 1, "max_threads": 1})
     assert columns["x"].tolist() == [1]
+
+
+def test_second_engine_path_is_rejected(clickhouse_admin, tmp_path):
+    # chdb hosts one engine path per process while any client on it is open.
+    other = ClickHouseStore(path=tmp_path / "other", database="x")
+    with pytest.raises(StorageError, match="Cannot connect to ClickHouse at chdb:"):
+        other.connect()
