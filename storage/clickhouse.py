@@ -134,6 +134,8 @@ class ClickHouseStore:
 
             try:
                 if self.url:
+                    # NOTE: no test runs this branch against a ClickHouse server yet;
+                    # it shares every call after connect with the embedded path.
                     self._client = clickhouse_connect.get_client(dsn=self.url)
                 else:
                     self.path.mkdir(parents=True, exist_ok=True)
