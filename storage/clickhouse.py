@@ -21,7 +21,7 @@ clickhouse-connect 1.12 on this code's test machine:
   does not stop the event loop, though both compete for the CPU cores.
 * There is no async client, so callers on the event loop run store calls in
   a thread.
-* ``async_insert`` is on by default in 26.x; every insert here turns it off
+* ``async_insert`` is on by default in 26.x.  Every insert here turns it off,
   so the deduplication token is honoured and the rows are visible on return.
 
 One :class:`ClickHouseStore` is one client: give each thread its own store

@@ -2,8 +2,8 @@
 
 The recorder actor calls the ``add_*`` methods on the event loop.  They copy
 values into preallocated numpy columns (:mod:`.tick_batches`) and hand sealed
-batches over under a lock held only for a deque append, so they never wait
-for an insert.  A buffer is sealed into an Arrow batch when it is full or
+batches to the writer under a lock that every thread holds only for short
+in-memory updates, so they never wait for an insert or for disk.  A buffer is sealed into an Arrow batch when it is full or
 older than ``flush_interval``; a writer thread inserts sealed batches in
 order, each with its own deduplication token, so a retry of a batch the
 store did take is dropped by the store instead of doubling its rows.
