@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from cryptobot.core.errors import StorageError, ValidationError
-from cryptobot.core.types import BookDeltas, BookSnapshot, TradeTick
+from cryptobot.core.types import BookDelta, BookDeltas, BookSnapshot, TradeTick
 from cryptobot.storage.clickhouse import ClickHouseStore
 from cryptobot.storage.spill import SpillFolder
 from cryptobot.storage.tick_batches import (
-    DELTA_COLUMNS, SIDE_ASK, SIDE_BID, TRADE_COLUMNS, TRADE_SIDES, Batch, ColumnBuffer, Counters, NameTable,
+    BOOK_SIDES, DELTA_COLUMNS, SIDE_ASK, SIDE_BID, TRADE_COLUMNS, TRADE_SIDES, Batch, ColumnBuffer, Counters, NameTable,
     SnapshotBuffer, check_columns, side_codes,
 )
 
@@ -176,6 +176,17 @@ class TickRecorder:
             "checksum": np.full(count, deltas.checksum, dtype=np.int64),
         }
         self._append_columns("book_deltas", self._deltas, deltas.exchange, deltas.symbol, columns, count)
+
+    def add_book_delta(self, delta: BookDelta) -> None:
+        """Buffer one level change as a book event of its own (``sequence`` as first and last id)."""
+        level = np.array([[delta.price, delta.size]], dtype=np.float64)
+        empty = np.empty((0, 2), dtype=np.float64)
+        side = BOOK_SIDES.get(delta.side)
+        if side is None:
+            raise ValidationError(f"'side' must be bid or ask, was {delta.side!r}", {"side": "invalid side"})
+        self.add_book_deltas(BookDeltas(delta.exchange, delta.symbol, delta.ts_event, delta.ts_recv, delta.sequence,
+                                        delta.sequence, -1, level if side == SIDE_BID else empty,
+                                        level if side == SIDE_ASK else empty))
 
     def add_snapshot(self, snapshot: BookSnapshot) -> None:
         """Buffer the top ``snapshot_depth`` levels of each side of a book snapshot."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from cryptobot.core.errors import ValidationError
 from cryptobot.core.symbols import check_symbol
-from cryptobot.core.types import TIMEFRAMES_NS
+from cryptobot.core.types import TIMEFRAMES_NS, Bar
 from cryptobot.storage.clickhouse import ClickHouseStore
 
 _NS = 1_000_000_000
@@ -40,6 +40,12 @@ class Candles:
 
     def __len__(self) -> int:
         return len(self.ts_open)
+
+    def to_bars(self, exchange: str, symbol: str, timeframe: str) -> list[Bar]:
+        """Return the candles as :class:`cryptobot.core.types.Bar` objects (one Python object per bar)."""
+        return [Bar(exchange, symbol, timeframe, *row) for row in zip(
+            self.ts_open.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist(),
+            self.volume.tolist(), self.trades.tolist())]
 
 
 def check_timeframe(timeframe: str) -> str:

@@ -141,6 +141,8 @@ def test_kline_import_reads_back_exactly_and_collapses_duplicates(ch_store, samp
     day = (int(rows[0][0]) * 1_000_000, int(rows[-1][0]) * 1_000_000 + 60 * 10**9)
     candles = tick_queries.kline_candles(ch_store, "binance", "BTC/USDT", "1m", *day)
     assert len(candles) == 1440
+    bar = candles.to_bars("binance", "BTC/USDT", "1m")[0]
+    assert (bar.ts_open, bar.open, bar.trades) == (int(rows[0][0]) * 1_000_000, float(rows[0][1]), int(rows[0][8]))
     assert candles.close.tolist() == [float(row[4]) for row in rows]
     assert candles.trades.tolist() == [int(row[8]) for row in rows]
 

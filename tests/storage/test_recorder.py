@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cryptobot.core.errors import StorageError, ValidationError
-from cryptobot.core.types import BookSnapshot, TradeTick
+from cryptobot.core.types import BookDelta, BookSnapshot, TradeTick
 from cryptobot.storage import tick_queries
 from cryptobot.storage.recorder import TickRecorder
 from cryptobot.storage.replay import ReplayReader, snapshot_before
@@ -142,3 +142,22 @@ async def test_recorder_close_twice_is_harmless(ch_store, tmp_path):
     await recorder.close()
     with pytest.raises(StorageError, match="Cannot record ticks: the recorder is closed"):
         recorder.add_trade(TradeTick("binance", "BTC/USDT", BASE, BASE, 1.0, 2.0, "buy", 1))
+
+
+async def test_recorder_single_book_delta_round_trip(ch_store, tmp_path):
+    recorder = TickRecorder(ch_store.clone(), tmp_path / "spill")
+    recorder.add_book_delta(BookDelta("binance", "BTC/USDT", BASE, BASE + 3, "ask", 101.5, 0.25, 77))
+    recorder.add_book_delta(BookDelta("binance", "BTC/USDT", BASE + 1, BASE + 4, "bid", 100.5, 0.0, 78))
+    await recorder.close()
+    chunk = next(iter(ReplayReader(ch_store, "binance", "BTC/USDT", *WIDE)))
+    assert chunk.side.tolist() == [2, 1]
+    assert chunk.price.tolist() == [101.5, 100.5]
+    assert chunk.size.tolist() == [0.25, 0.0]
+    assert chunk.id.tolist() == [77, 78]
+
+
+async def test_recorder_spill_folder_is_exclusive(ch_store, tmp_path):
+    first = TickRecorder(ch_store.clone(), tmp_path / "spill")
+    with pytest.raises(StorageError, match="another recorder has locked it"):
+        TickRecorder(ch_store.clone(), tmp_path / "spill")
+    await first.close()
