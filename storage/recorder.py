@@ -364,6 +364,8 @@ class TickRecorder:
                 else:
                     self._insert(batch)
                 backoff = 0.0
+            # NOTE: every error is retried, so a batch the store rejects for good
+            # (say, after a schema change) holds back later ones; last_error shows it.
             except Exception as exc:  # any store failure: keep the rows, retry later
                 backoff = min(max(backoff * 2, _RETRY_FIRST_SECONDS), self.retry_max_seconds)
                 self._record_failure(exc, batch, backoff)

@@ -130,9 +130,15 @@ class SpillFolder:
                 self._current = self.path / f"{time.time_ns()}-{self._sequence}{SEGMENT_SUFFIX}"
                 self._sequence += 1
                 self._handle = open(self._current, "ab")
-            self._handle.write(block)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            try:
+                self._handle.write(block)
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError:
+                # A partial block may be on disk: end the segment there, so the
+                # reader's stop at that block cannot hide blocks written later.
+                self._rotate_locked()
+                raise
         return len(block)
 
     def _rotate_locked(self) -> None:
