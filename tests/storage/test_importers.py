@@ -21,6 +21,10 @@ FORMATS = [
     ("nautilus_trader/tardis/trades.csv", "binance_usdm", "BTC/USDT", "trades", 9_999, "Tardis.dev trades"),
     ("nautilus_trader/kraken/http_trades.json", "kraken", "BTC/USDT", "trades", 1_000, "Kraken REST Trades"),
     ("freqtrade/kraken_trades_csv/BCHEUR.csv", "kraken", "BCH/EUR", "trades", 148, "Kraken trade-history"),
+    ("cryptofeed/BINANCE.ws.1.0", "binance", "NKN/USDT", "book", None, "cryptofeed"),
+    ("cryptofeed/BINANCE-b38f7c.0", "binance", "BTC/AUD", "book", None, "cryptofeed"),
+    ("hftbacktest/usdm/ethusdt_20240808.gz", "binance_usdm", "ETH/USDT", "book", None, "hftbacktest"),
+    ("cryptofeed/BINANCE_FUTURES.ws.1.0", "binance_usdm", "SUSHI/USDT", "candles", None, "cryptofeed"),
     ("nautilus_trader/tardis/quotes.csv", "binance_usdm", "BTC/USDT", "book", 9_999, "Tardis.dev quotes"),
     ("nautilus_trader/tardis/deribit_incremental_book_L2_BTC-PERPETUAL.csv", "deribit", "BTC-PERPETUAL", "book", 1,
      "incremental_book_L2"),
@@ -65,6 +69,11 @@ def test_import_kraken_book_keeps_checksums(ch_store, sample_data):
         f"SELECT any(checksum) AS c FROM {ch_store.table('book_deltas')} GROUP BY ts_recv, last_id ORDER BY c")
     assert stored["c"].tolist() == expected
     assert ch_store.command(f"SELECT count() FROM {ch_store.table('book_snapshots')}") == 1
+
+
+def test_import_cryptofeed_depth_events(ch_store, sample_data):
+    import_file(ch_store, sample_data / "cryptofeed/BINANCE.ws.1.0", "binance", "NKN/USDT", "book")
+    assert ch_store.command(f"SELECT uniqExact(last_id) FROM {ch_store.table('book_deltas')}") == 150
 
 
 def test_import_cryptofeed_snapshot_from_rest_line(ch_store, sample_data):
