@@ -7,6 +7,7 @@ import sys
 
 from cryptobot.core.config import describe_settings, load_settings
 from cryptobot.core.errors import CryptobotError
+from cryptobot.storage.importers.cli import add_data_commands
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser("emulator", help="serve recorded Binance and Kraken market data on local sockets")
     add_emulator_arguments(emulator)
     emulator.set_defaults(handler=_cmd_emulator)
+    add_data_commands(sub)
     return parser
 
 

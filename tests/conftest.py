@@ -10,6 +10,11 @@ import uvloop
 
 from cryptobot.core.config import _default_sample_data
 
+pytest_plugins = (
+    "cryptobot.storage.testing",  # PostgreSQL: pg_server, pg_url, db, open_store
+    "cryptobot.tests.storage.clickhouse_fixtures",  # ClickHouse: a database per test
+)
+
 
 def sample_data_path() -> Path:
     return Path(os.environ.get("CRYPTOBOT_SAMPLE_DATA") or _default_sample_data())
@@ -28,6 +33,3 @@ def pytest_asyncio_loop_factories(config, item):
     """Run every async test on uvloop, the loop the engine runs on."""
     return {"uvloop": uvloop.new_event_loop}
 
-
-# Fixtures for tests against a real PostgreSQL: pg_server, pg_url, db, ...
-pytest_plugins = ("cryptobot.storage.testing",)
