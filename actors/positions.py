@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cryptobot.core.ids import new_id
+from cryptobot.core.orders import price_of
 
 ZERO = Decimal(0)
 
@@ -51,6 +52,7 @@ class Position:
     symbol: str
     quantity: Decimal = ZERO
     entry_price: Decimal = ZERO
+    entry_cost: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     fees: Decimal = ZERO
     opened_at: int = 0
@@ -127,7 +129,8 @@ class Ledger:
             self._open(position, delta, price, ts)
         elif (current > 0) == (delta > 0):
             total = current + delta
-            position.entry_price = (position.entry_price * current + price * delta) / total
+            position.entry_cost += price * abs(delta)
+            position.entry_price = price_of(position.entry_cost, abs(total))
             position.quantity = total
             position.trip_quantity += abs(delta)
         else:
@@ -147,6 +150,7 @@ class Ledger:
             position.closed_at = None
         position.quantity = delta
         position.entry_price = price
+        position.entry_cost = price * abs(delta)
         position.opened_at = ts
         position.trip_quantity = abs(delta)
 
@@ -162,6 +166,7 @@ class Ledger:
         position.trip_exit_quantity += closing
         remainder = abs(delta) - closing
         position.quantity = current + delta if remainder == 0 else ZERO
+        position.entry_cost = position.entry_price * abs(position.quantity)
         if position.quantity != 0:
             return
         self._close_trip(position, ts, reason, was_long)

@@ -4,7 +4,7 @@ Each group pairs a repository call with the bare SQL it boils down to, run
 on the same server and pool, so the ratio of the two is the cost of
 validation, row mapping and locking.  Run it by path::
 
-    .venv/bin/python -m pytest benchmarks/bench_storage.py --benchmark-only -p no:randomly
+    .venv/bin/python -m pytest benchmarks/bench_state.py --benchmark-only -p no:randomly
 """
 
 from __future__ import annotations

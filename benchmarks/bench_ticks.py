@@ -1,6 +1,6 @@
 """pytest-benchmark suite for the tick store, each fast path beside its naive baseline.
 
-Run with ``pytest benchmarks/bench_storage.py --benchmark-only``.  The data
+Run with ``pytest benchmarks/bench_ticks.py --benchmark-only``.  The data
 is derived from the recorded real files as described in
 ``benchmarks/storage_speed.py`` (which also prints the ratios in one run).
 """

@@ -8,7 +8,7 @@ turn into rejected orders and cents that do not add up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 
 from cryptobot.core.errors import IllegalTransition
@@ -16,6 +16,29 @@ from cryptobot.core.errors import IllegalTransition
 ZERO = Decimal(0)
 
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+PRICE_SCALE = Decimal("1e-12")
+
+
+def price_of(value: Decimal, quantity: Decimal) -> Decimal:
+    """Return ``value / quantity`` rounded to 1e-12 (a unit price from an exact total)."""
+    with localcontext() as context:
+        context.prec = 60
+        return (value / quantity).quantize(PRICE_SCALE).normalize()
+
+
+def average_price(price_a: Decimal, quantity_a: Decimal, price_b: Decimal, quantity_b: Decimal) -> Decimal:
+    """Return the quantity-weighted average of two prices, rounded to 1e-12.
+
+    Exchange prices have at most 8 decimals, so 12 keep every average
+    exact to far below a cent.  Rounding there, after a 60-digit division,
+    also makes the result independent of the order in which fills are
+    averaged: the residue a 28-digit context leaves in the last digit
+    (1e-25) never reaches the 12th decimal.
+    """
+    with localcontext() as context:
+        context.prec = 60
+        average = (price_a * quantity_a + price_b * quantity_b) / (quantity_a + quantity_b)
+        return average.quantize(PRICE_SCALE).normalize() if average else average
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 
 
@@ -131,9 +154,8 @@ class Order:
             raise ValueError(f"fill quantity {quantity} exceeds the remaining {self.remaining} of {self.order_id}")
         trigger = "fill" if quantity == self.remaining else "partial_fill"
         new_status = next_status(self.status, trigger)
-        notional = (self.average_price or ZERO) * self.filled + price * quantity
+        self.average_price = average_price(self.average_price or ZERO, self.filled, price, quantity)
         self.filled += quantity
-        self.average_price = notional / self.filled
         self.fee += fee
         self.status = new_status
         self.updated_at = ts_ns

@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar
 from cryptobot.actors.strategies.params import Param, validate
 from cryptobot.core.clock import Clock
 from cryptobot.core.messages import BookStatus, BookTop, OrderIntent, OrderUpdate, RiskRejection
-from cryptobot.core.orders import OrderStatus
+from cryptobot.core.orders import OrderStatus, average_price
 from cryptobot.core.types import TIMEFRAMES_NS, Bar, TradeTick
 
 ZERO = Decimal(0)
@@ -178,8 +178,7 @@ class Strategy:
         before = self.position
         after = before + delta
         if before == 0 or (before > 0) == (delta > 0):
-            total_cost = self.entry_price * abs(before) + price * abs(delta)
-            self._set_position(after, total_cost / abs(after) if after else ZERO)
+            self._set_position(after, average_price(self.entry_price, abs(before), price, abs(delta)) if after else ZERO)
             return
         closing = min(abs(delta), abs(before))
         pnl = (price - self.entry_price) * closing * (1 if before > 0 else -1)

@@ -59,12 +59,15 @@ CREATE TABLE positions (
     symbol text NOT NULL,
     side text NOT NULL CHECK (side IN ('long', 'short')),
     quantity numeric NOT NULL CHECK (quantity >= 0),  -- still open
-    entry_price numeric NOT NULL CHECK (entry_price > 0),  -- average price of the open quantity
+    entry_price numeric NOT NULL CHECK (entry_price > 0),  -- average price of the open quantity (entry_cost / quantity, 12 decimals)
+    entry_cost numeric NOT NULL DEFAULT 0 CHECK (entry_cost >= 0),  -- entry value of the open quantity, exact for additions
     realized_pnl numeric NOT NULL DEFAULT 0,  -- in the quote currency, before fees
     fees numeric NOT NULL DEFAULT 0,  -- fees charged in the quote currency
     closed_quantity numeric NOT NULL DEFAULT 0 CHECK (closed_quantity >= 0),
     closed_cost numeric NOT NULL DEFAULT 0 CHECK (closed_cost >= 0),  -- entry value of the closed quantity
-    exit_price numeric CHECK (exit_price > 0),  -- average price of the closing fills
+    exit_price numeric CHECK (exit_price > 0),  -- average price of the closing fills (exit_value / closed_quantity)
+    exit_value numeric NOT NULL DEFAULT 0 CHECK (exit_value >= 0),  -- sum of price * quantity of the closing fills
+    dust numeric NOT NULL DEFAULT 0 CHECK (dust >= 0),  -- quantity written off as too small to sell when closed
     status text NOT NULL CHECK (status IN ('open', 'closed')),
     opened_at timestamptz NOT NULL,
     closed_at timestamptz,

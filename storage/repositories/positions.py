@@ -20,7 +20,7 @@ import asyncpg
 
 from cryptobot.core.errors import NotFound
 from cryptobot.core.ids import check_id, new_id
-from cryptobot.core.orders import ZERO, Fill
+from cryptobot.core.orders import ZERO, Fill, price_of
 from cryptobot.core.symbols import check_exchange, check_symbol, split_symbol
 from cryptobot.storage.repositories.base import Filters, Page, Repository, record_to
 from cryptobot.storage.values import check_choice
@@ -54,6 +54,9 @@ class Position:
     opened_at: int
     closed_at: int | None
     updated_at: int
+    entry_cost: Decimal = ZERO
+    exit_value: Decimal = ZERO
+    dust: Decimal = ZERO
 
     @property
     def realized_pnl_percent(self) -> Decimal | None:
@@ -67,7 +70,7 @@ def open_position(owner_id: str | None, strategy_id: str | None, exchange: str, 
                   quantity: Decimal, price: Decimal, fee: Decimal, ts: int) -> Position:
     """Return a new open position (not yet stored) from its first fill."""
     return Position(new_id("position"), owner_id, strategy_id, exchange, symbol, side, quantity, price, ZERO, fee,
-                    ZERO, ZERO, None, "open", ts, None, ts)
+                    ZERO, ZERO, None, "open", ts, None, ts, entry_cost=price * quantity)
 
 
 def apply_fill(position: Position, side: str, quantity: Decimal, price: Decimal, fee: Decimal,
@@ -81,23 +84,26 @@ def apply_fill(position: Position, side: str, quantity: Decimal, price: Decimal,
     direction = "long" if side == "buy" else "short"
     if position.side == direction:
         total = position.quantity + quantity
-        entry = (position.entry_price * position.quantity + price * quantity) / total
-        return replace(position, quantity=total, entry_price=entry, fees=position.fees + fee, updated_at=ts), None
+        cost = position.entry_cost + price * quantity
+        return replace(position, quantity=total, entry_price=price_of(cost, total), entry_cost=cost,
+                       fees=position.fees + fee, updated_at=ts), None
 
     closing = min(quantity, position.quantity)
     per_unit = price - position.entry_price if position.side == "long" else position.entry_price - price
     closing_fee = fee if closing == quantity else fee * closing / quantity
     closed_quantity = position.closed_quantity + closing
-    exit_value = (position.exit_price or ZERO) * position.closed_quantity + price * closing
     remaining = position.quantity - closing
+    exit_value = position.exit_value + price * closing
     updated = replace(
         position,
         quantity=remaining,
+        entry_cost=position.entry_price * remaining,
         realized_pnl=position.realized_pnl + per_unit * closing,
         fees=position.fees + closing_fee,
         closed_quantity=closed_quantity,
         closed_cost=position.closed_cost + position.entry_price * closing,
-        exit_price=exit_value / closed_quantity,
+        exit_value=exit_value,
+        exit_price=price_of(exit_value, closed_quantity),
         status="open" if remaining else "closed",
         closed_at=None if remaining else ts,
         updated_at=ts,
@@ -109,22 +115,32 @@ def apply_fill(position: Position, side: str, quantity: Decimal, price: Decimal,
     return updated, opened
 
 
-def quote_fee(fill: Fill) -> Decimal:
-    """Return the fill's fee if charged in the symbol's quote currency, else zero.
+def fill_effect(fill: Fill) -> tuple[Decimal, Decimal]:
+    """Return (quantity the position changes by, fee value in the quote currency) of a fill.
 
-    NOTE: fees charged in another asset (a base-currency fee, an exchange
-    token) are kept on the fill and the order only.  Converting them would
-    need a price, which the store does not have.
+    A fee charged in the base asset is never held: it shrinks what a buy
+    adds and grows what a sell removes, and is valued at the fill price.
+    A fee in the quote currency counts as it is.
+
+    NOTE: a fee in a third asset (an exchange token) is kept on the fill and
+    the order only; valuing it would need a price the store does not have.
     """
-    return fill.fee if fill.fee_asset.upper() == split_symbol(fill.symbol)[1] else ZERO
+    base, quote = split_symbol(fill.symbol)
+    asset = fill.fee_asset.upper()
+    if asset == base:
+        quantity = fill.quantity - fill.fee if fill.side == "buy" else fill.quantity + fill.fee
+        return quantity, fill.fee * fill.price
+    return fill.quantity, fill.fee if asset == quote else ZERO
 
 
 _INSERT = """INSERT INTO positions (id, owner_id, strategy_id, exchange, symbol, side, quantity, entry_price, realized_pnl, fees,
-                                   closed_quantity, closed_cost, exit_price, status, opened_at, closed_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"""
+                                   closed_quantity, closed_cost, exit_price, status, opened_at, closed_at, updated_at,
+                                   entry_cost, exit_value, dust)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"""
 
 _UPDATE = """UPDATE positions SET quantity = $2, entry_price = $3, realized_pnl = $4, fees = $5, closed_quantity = $6,
-                 closed_cost = $7, exit_price = $8, status = $9, closed_at = $10, updated_at = $11
+                 closed_cost = $7, exit_price = $8, status = $9, closed_at = $10, updated_at = $11, entry_cost = $12,
+                 exit_value = $13, dust = $14
              WHERE id = $1"""
 
 
@@ -142,18 +158,18 @@ async def apply_fill_in_transaction(conn: asyncpg.Connection, owner_id: str | No
              AND status = 'open' FOR UPDATE""",
         owner_id, fill.strategy_id, fill.exchange, fill.symbol,
     )
-    fee = quote_fee(fill)
+    quantity, fee = fill_effect(fill)
     if row is None:
         side = "long" if fill.side == "buy" else "short"
-        created = open_position(owner_id, fill.strategy_id, fill.exchange, fill.symbol, side, fill.quantity, fill.price,
+        created = open_position(owner_id, fill.strategy_id, fill.exchange, fill.symbol, side, quantity, fill.price,
                                 fee, fill.ts_event)
         await _insert(conn, created)
         return [created]
 
-    updated, opened = apply_fill(record_to(Position, row), fill.side, fill.quantity, fill.price, fee, fill.ts_event)
+    updated, opened = apply_fill(record_to(Position, row), fill.side, quantity, fill.price, fee, fill.ts_event)
     await conn.execute(_UPDATE, updated.id, updated.quantity, updated.entry_price, updated.realized_pnl, updated.fees,
                        updated.closed_quantity, updated.closed_cost, updated.exit_price, updated.status, updated.closed_at,
-                       updated.updated_at)
+                       updated.updated_at, updated.entry_cost, updated.exit_value, updated.dust)
     if opened is None:
         return [updated]
     await _insert(conn, opened)
@@ -163,7 +179,7 @@ async def apply_fill_in_transaction(conn: asyncpg.Connection, owner_id: str | No
 async def _insert(conn: asyncpg.Connection, p: Position) -> None:
     await conn.execute(_INSERT, p.id, p.owner_id, p.strategy_id, p.exchange, p.symbol, p.side, p.quantity, p.entry_price,
                        p.realized_pnl, p.fees, p.closed_quantity, p.closed_cost, p.exit_price, p.status, p.opened_at,
-                       p.closed_at, p.updated_at)
+                       p.closed_at, p.updated_at, p.entry_cost, p.exit_value, p.dust)
 
 
 class PositionRepository(Repository):

@@ -131,3 +131,21 @@ async def test_position_get_other_owner_not_found(db, owner, strategy):
     other = await db.users.create("mallory", "correct horse")
     with pytest.raises(NotFound, match="position .* not found"):
         await db.positions.get(result.positions[0].id, other.id)
+
+
+async def test_position_base_fee_matches_ledger(db, owner, strategy):
+    from cryptobot.actors.positions import Ledger
+
+    ledger = Ledger()
+    fills = [("buy", "0.001", "60000", "0.000001", "BTC"), ("buy", "0.002", "61000", "0.000002", "BTC"),
+             ("sell", "0.001", "62000", "0.062", "USDT")]
+    for side, quantity, price, fee, asset in fills:
+        result = await _filled(db, owner.id, strategy.id, side, quantity, price, fee=fee, fee_asset=asset)
+        ledger.apply_fill(strategy.id, "binance", "BTC/USDT", side, D(quantity), D(price), D(fee), asset, "BTC", 1)
+    [stored] = result.positions
+    mirror = ledger.positions[(strategy.id, "binance", "BTC/USDT")]
+    # Held: 0.000999 + 0.001998 - 0.001 = 0.001997 BTC; fees 0.06 + 0.122 + 0.062 = 0.244 USDT.
+    assert stored.quantity == mirror.quantity == D("0.001997")
+    assert stored.entry_price == mirror.entry_price
+    assert stored.realized_pnl == mirror.realized_pnl
+    assert stored.fees == mirror.fees == D("0.244")
