@@ -13,6 +13,7 @@ from cryptobot.storage.repositories.audit import AuditEntry, AuditLog
 from cryptobot.storage.repositories.backtests import Backtest, BacktestRepository
 from cryptobot.storage.repositories.balances import Balance, BalanceRepository
 from cryptobot.storage.repositories.base import Page, StoreContext
+from cryptobot.storage.repositories.equity import EquityRepository, EquitySnapshot
 from cryptobot.storage.repositories.orders import FillResult, OrderRepository
 from cryptobot.storage.repositories.positions import Position, PositionRepository
 from cryptobot.storage.repositories.strategies import Strategy, StrategyRepository
@@ -21,7 +22,7 @@ from cryptobot.storage.repositories.webhooks import Delivery, Webhook, WebhookRe
 
 __all__ = [
     "ApiKey", "ApiKeyRepository", "AuditEntry", "AuditLog", "Backtest", "BacktestRepository", "Balance",
-    "BalanceRepository", "Delivery", "FillResult", "IssuedKey", "KeyList", "OrderRepository", "Page", "Position",
+    "BalanceRepository", "Delivery", "EquityRepository", "EquitySnapshot", "FillResult", "IssuedKey", "KeyList", "OrderRepository", "Page", "Position",
     "PositionRepository", "Repositories", "Strategy", "StrategyRepository", "StoreContext", "User", "UserRepository",
     "Webhook", "WebhookRepository",
 ]
@@ -40,3 +41,4 @@ class Repositories:
         self.backtests = BacktestRepository(ctx)
         self.webhooks = WebhookRepository(ctx)
         self.audit = AuditLog(ctx)
+        self.equity = EquityRepository(ctx)

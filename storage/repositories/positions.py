@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from cryptobot.core.errors import NotFound
+from cryptobot.core.errors import NotFound, ValidationError
 from cryptobot.core.ids import check_id, new_id
 from cryptobot.core.orders import ZERO, Fill, price_of
 from cryptobot.core.symbols import check_exchange, check_symbol, split_symbol
@@ -221,3 +221,30 @@ class PositionRepository(Repository):
         async with self._connection() as conn:
             return await self._fetch_page(conn, "SELECT * FROM positions", filters, "opened_at DESC, id DESC", page, limit,
                                           lambda row: record_to(Position, row))
+
+    async def write_off_dust(self, position_id: str, dust: Decimal) -> Position:
+        """Close an open position whose remaining ``dust`` is too small to sell.
+
+        The quantity moves to the ``dust`` column and the position closes at
+        the current time, so nothing keeps trying to sell it.
+
+        Raises
+        ------
+        NotFound
+            If the position is not open.
+        ValidationError
+            If ``dust`` is not the position's whole remaining quantity.
+        """
+        check_id(position_id, "position", "position_id")
+        now = self._now()
+        async with self._transaction() as conn:
+            row = await conn.fetchrow("SELECT * FROM positions WHERE id = $1 AND status = 'open' FOR UPDATE", position_id)
+            if row is None:
+                raise NotFound(f"open position {position_id} not found")
+            if row["quantity"] != dust:
+                raise ValidationError(f"Cannot write off {dust} of position {position_id}: it holds {row['quantity']}",
+                                      {"dust": "must equal the remaining quantity"})
+            row = await conn.fetchrow(
+                """UPDATE positions SET dust = quantity, quantity = 0, entry_cost = 0, status = 'closed', closed_at = $2,
+                       updated_at = $2 WHERE id = $1 RETURNING *""", position_id, now)
+        return record_to(Position, row)

@@ -12,8 +12,12 @@ from cryptobot.storage.testing import FAST_PASSWORDS
 
 EXPECTED_TABLES = {
     "schema_migrations", "storage_meta", "users", "api_keys", "strategies", "orders", "fills", "positions", "balances",
-    "backtests", "webhooks", "webhook_deliveries", "audit_log",
+    "backtests", "webhooks", "webhook_deliveries", "audit_log", "equity_snapshots",
 }
+# The newest shipped migration; tests add files after it.
+LATEST = max(m.version for m in load_migrations(MIGRATIONS_DIR))
+NEXT = f"{LATEST + 1:04d}"
+AFTER_NEXT = f"{LATEST + 2:04d}"
 
 
 @pytest.fixture
@@ -64,7 +68,7 @@ async def test_migrations_reapply_changes_nothing(conn):
 async def test_migrations_newer_database_refused(conn):
     await apply_migrations(conn)
     await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'from_the_future', 'x')")
-    with pytest.raises(StorageError, match=r"schema is at version 9999 but this code knows migrations up to 0006"):
+    with pytest.raises(StorageError, match=rf"schema is at version 9999 but this code knows migrations up to {LATEST:04d}"):
         await apply_migrations(conn)
 
 
@@ -92,26 +96,26 @@ async def test_migrations_crlf_checkout_is_not_a_change(conn, migrations_copy):
 
 async def test_migrations_new_file_applies_alone(conn, migrations_copy):
     await apply_migrations(conn, load_migrations(migrations_copy))
-    (migrations_copy / "0007_add_note.sql").write_text("ALTER TABLE users ADD COLUMN note text;")
+    (migrations_copy / f"{NEXT}_add_note.sql").write_text("ALTER TABLE users ADD COLUMN note text;")
     applied = await apply_migrations(conn, load_migrations(migrations_copy))
-    assert [m.label for m in applied] == ["0007_add_note"]
+    assert [m.label for m in applied] == [f"{NEXT}_add_note"]
     assert await schema_version(conn) == 7
     assert await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'note'") == 1
 
 
 async def test_migrations_failure_keeps_nothing(conn, migrations_copy):
-    (migrations_copy / "0007_broken.sql").write_text("CREATE TABLE half_done (x int);\nSELECT * FROM no_such_table;")
-    with pytest.raises(StorageError, match="Cannot apply migration 0007_broken"):
+    (migrations_copy / f"{NEXT}_broken.sql").write_text("CREATE TABLE half_done (x int);\nSELECT * FROM no_such_table;")
+    with pytest.raises(StorageError, match=f"Cannot apply migration {NEXT}_broken"):
         await apply_migrations(conn, load_migrations(migrations_copy))
     assert await schema_version(conn) == 0
     assert await _tables(conn) == set()
 
 
 async def test_migrations_out_of_order_refused(conn, migrations_copy):
-    (migrations_copy / "0008_later.sql").write_text("SELECT 1;")
+    (migrations_copy / f"{AFTER_NEXT}_later.sql").write_text("SELECT 1;")
     await apply_migrations(conn, load_migrations(migrations_copy))
-    (migrations_copy / "0007_forgotten.sql").write_text("SELECT 1;")
-    with pytest.raises(StorageError, match="0007_forgotten is not applied but the later version 0008 is"):
+    (migrations_copy / f"{NEXT}_forgotten.sql").write_text("SELECT 1;")
+    with pytest.raises(StorageError, match=f"{NEXT}_forgotten is not applied but the later version {AFTER_NEXT} is"):
         await apply_migrations(conn, load_migrations(migrations_copy))
 
 
@@ -122,8 +126,8 @@ def test_migrations_bad_file_name_refused(migrations_copy):
 
 
 def test_migrations_duplicate_version_refused(migrations_copy):
-    (migrations_copy / "0006_another.sql").write_text("SELECT 1;")
-    with pytest.raises(StorageError, match="share version 6"):
+    (migrations_copy / f"{LATEST:04d}_another.sql").write_text("SELECT 1;")
+    with pytest.raises(StorageError, match=f"share version {LATEST}"):
         load_migrations(migrations_copy)
 
 
@@ -135,8 +139,8 @@ async def test_migrations_concurrent_startups_apply_once(empty_url):
     finally:
         for c in connections:
             await c.close()
-    assert sorted(len(r) for r in results) == [0, 0, 0, 6]
-    assert sorted(r["version"] for r in rows) == [1, 2, 3, 4, 5, 6]
+    assert sorted(len(r) for r in results) == [0, 0, 0, LATEST]
+    assert sorted(r["version"] for r in rows) == list(range(1, LATEST + 1))
 
 
 async def test_database_open_refuses_newer_schema(store_settings, pg_url):
@@ -154,6 +158,6 @@ async def test_database_open_migrates_empty_database(store_settings, empty_url):
     store = await Database.open(store_settings, passwords=FAST_PASSWORDS)
     try:
         async with store.pool.acquire() as conn:
-            assert await schema_version(conn) == 6
+            assert await schema_version(conn) == LATEST
     finally:
         await store.close()
