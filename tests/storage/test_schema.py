@@ -99,7 +99,7 @@ async def test_migrations_new_file_applies_alone(conn, migrations_copy):
     (migrations_copy / f"{NEXT}_add_note.sql").write_text("ALTER TABLE users ADD COLUMN note text;")
     applied = await apply_migrations(conn, load_migrations(migrations_copy))
     assert [m.label for m in applied] == [f"{NEXT}_add_note"]
-    assert await schema_version(conn) == 7
+    assert await schema_version(conn) == LATEST + 1
     assert await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'note'") == 1
 
 
