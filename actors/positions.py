@@ -50,6 +50,7 @@ class Position:
     strategy_id: str | None
     exchange: str
     symbol: str
+    owner_id: str | None = None
     quantity: Decimal = ZERO
     entry_price: Decimal = ZERO
     entry_cost: Decimal = ZERO
@@ -92,16 +93,17 @@ class Ledger:
     """All positions of one engine (or one backtest), updated by fills and marks."""
 
     def __init__(self) -> None:
-        self.positions: dict[tuple[str | None, str, str], Position] = {}
+        self.positions: dict[tuple[str | None, str | None, str, str], Position] = {}
         self.closed_trades: list[ClosedTrade] = []
         self.realized_total = ZERO
         self.fees_total = ZERO
 
-    def position(self, strategy_id: str | None, exchange: str, symbol: str) -> Position:
-        key = (strategy_id, exchange, symbol)
+    def position(self, strategy_id: str | None, exchange: str, symbol: str, owner_id: str | None = None) -> Position:
+        """Return the position of (owner, strategy, exchange, symbol), creating a flat one if needed."""
+        key = (owner_id, strategy_id, exchange, symbol)
         position = self.positions.get(key)
         if position is None:
-            position = Position(new_id("position"), strategy_id, exchange, symbol)
+            position = Position(new_id("position"), strategy_id, exchange, symbol, owner_id)
             self.positions[key] = position
         return position
 
@@ -109,14 +111,15 @@ class Ledger:
         return [p for p in self.positions.values() if p.is_open]
 
     def apply_fill(self, strategy_id: str | None, exchange: str, symbol: str, side: str, quantity: Decimal,
-                   price: Decimal, fee: Decimal, fee_asset: str, base_asset: str, ts: int, reason: str = "") -> Position:
+                   price: Decimal, fee: Decimal, fee_asset: str, base_asset: str, ts: int, reason: str = "",
+                   owner_id: str | None = None) -> Position:
         """Book one fill and return the position it changed.
 
         ``quantity`` is the traded amount; a fee in ``base_asset`` is
         subtracted from what a buy adds (or added to what a sell removes)
         and valued at ``price`` in the fee total.
         """
-        position = self.position(strategy_id, exchange, symbol)
+        position = self.position(strategy_id, exchange, symbol, owner_id)
         fee_in_base = fee_asset == base_asset
         fee_value = fee * price if fee_in_base else fee
         delta = quantity if side == "buy" else -quantity
@@ -195,3 +198,34 @@ class Ledger:
     @property
     def unrealized_total(self) -> Decimal:
         return sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
+
+    def adopt(self, stored) -> Position:
+        """Take the identity and figures of a stored position (the store is authoritative when there is one).
+
+        ``stored`` is a ``cryptobot.storage.repositories.Position``.
+        """
+        position = self.position(stored.strategy_id, stored.exchange, stored.symbol, stored.owner_id)
+        if stored.status != "open":
+            if position.position_id == stored.id:
+                position.closed_at = stored.closed_at
+            return position
+        sign = 1 if stored.side == "long" else -1
+        position.position_id = stored.id
+        position.quantity = stored.quantity * sign
+        position.entry_price = stored.entry_price
+        position.entry_cost = stored.entry_cost
+        position.realized_pnl = stored.realized_pnl
+        position.fees = stored.fees
+        position.opened_at = stored.opened_at
+        position.closed_at = None
+        position.dust = ZERO
+        return position
+
+    def write_off(self, position: Position, ts: int, reason: str) -> None:
+        """Close a position whose remaining quantity is dust: no fill, no further PnL."""
+        position.dust = abs(position.quantity)
+        if position.trip_exit_quantity:
+            self._close_trip(position, ts, reason, position.quantity > 0)
+        position.quantity = ZERO
+        position.entry_cost = ZERO
+        position.closed_at = ts

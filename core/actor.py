@@ -131,3 +131,30 @@ class ActorRef:
 
     def __repr__(self) -> str:
         return f"ActorRef({self.name!r})"
+
+
+async def ask(ref: ActorRef, kind: str, timeout: float = 5.0, **args: Any) -> Any:
+    """Send a Query to ``ref`` and wait for its answer.
+
+    Raises
+    ------
+    asyncio.TimeoutError
+        If the actor does not answer within ``timeout`` seconds.
+    """
+    import asyncio
+
+    from cryptobot.core.messages import Query
+
+    future = asyncio.get_running_loop().create_future()
+    await ref.put(Query(kind, args, future))
+    return await asyncio.wait_for(future, timeout)
+
+
+def answer(query: Any, compute: Callable[[], Any]) -> None:
+    """Resolve ``query.reply`` with ``compute()``, or with the error it raises."""
+    if query.reply.done():
+        return
+    try:
+        query.reply.set_result(compute())
+    except Exception as exc:  # noqa: BLE001 - the asker receives the error
+        query.reply.set_exception(exc)

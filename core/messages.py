@@ -85,13 +85,15 @@ class OrderUpdate:
     """The state of an order after a change (accepted, filled, canceled, rejected...).
 
     ``order`` is a copy taken at the time of the change; ``fill`` is set
-    when the change was an execution.
+    when the change was an execution, and ``positions`` then holds the
+    stored positions the fill changed (None when nothing is stored).
     """
 
     order: Order
     event: str
     fill: Fill | None = None
     reason: str | None = None
+    positions: list | None = None
 
 
 @dataclass(slots=True)
@@ -195,3 +197,12 @@ class BalancesUpdate:
     exchange: str
     balances: dict
     ts_event: int
+
+
+@dataclass(slots=True)
+class Query:
+    """A request for an actor's current state; the actor sets ``reply`` to the answer (see ``ask``)."""
+
+    kind: str
+    args: dict
+    reply: Any

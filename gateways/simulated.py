@@ -151,6 +151,33 @@ class SimulatedExchange:
             order.stop_price, order.time_in_force, order.post_only, order.created_at + self.latency_ns,
         ))
 
+    def restore(self, order: Order) -> None:
+        """Put back an order that was open before a restart, without reporting it accepted again.
+
+        Its funds are reserved anew (the caller starts from balances with
+        nothing reserved); an order the account can no longer pay for is
+        reported rejected.
+        """
+        working = _Working(
+            order.order_id, order.symbol, order.side, order.type, order.quantity, order.remaining, order.price,
+            order.stop_price, order.time_in_force, order.post_only, self.now,
+        )
+        instrument = self.instruments.get(order.symbol)
+        if instrument is None:
+            self._report(CANCELED, order.order_id, self.now, reason=f"unknown symbol {order.symbol} after restart")
+            return
+        if order.side == "sell":
+            asset, amount = instrument.base, order.remaining
+        else:
+            asset, amount = instrument.quote, order.remaining * (order.price or order.stop_price or ZERO) * (1 + self.taker_fee)
+        try:
+            self.account.reserve(asset, amount)
+        except InsufficientFunds as exc:
+            self._report(CANCELED, order.order_id, self.now, reason=exc.message)
+            return
+        working.reserve_asset, working.reserved = asset, amount
+        self._resting.setdefault(order.symbol, []).append(working)
+
     def cancel_now(self, order_id: str, ts_ns: int) -> None:
         """Queue a cancel to arrive ``latency_ns`` after ``ts_ns``."""
         self._cancels.append((ts_ns + self.latency_ns, order_id))

@@ -60,7 +60,7 @@ def test_short_pnl_and_unrealized():
     ledger = Ledger()
     sell(ledger, "2", "100")
     ledger.mark("binance", "BTC/USDT", D("95"))
-    position = ledger.positions[("s1", "binance", "BTC/USDT")]
+    position = ledger.positions[(None, "s1", "binance", "BTC/USDT")]
     assert position.unrealized_pnl == D("10")
     assert position.unrealized_pnl_percent == D("5")
 
@@ -84,7 +84,7 @@ def test_accounting_identity_to_the_cent():
     cash += D("55") - D("0.055")
     mid = D("105")
     ledger.mark("binance", "BTC/USDT", mid)
-    held = ledger.positions[("s1", "binance", "BTC/USDT")].quantity
+    held = ledger.positions[(None, "s1", "binance", "BTC/USDT")].quantity
     assert held == D("0.499")
     left = cash + held * mid
     right = start + ledger.realized_total + ledger.unrealized_total - ledger.fees_total

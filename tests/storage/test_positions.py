@@ -143,7 +143,7 @@ async def test_position_base_fee_matches_ledger(db, owner, strategy):
         result = await _filled(db, owner.id, strategy.id, side, quantity, price, fee=fee, fee_asset=asset)
         ledger.apply_fill(strategy.id, "binance", "BTC/USDT", side, D(quantity), D(price), D(fee), asset, "BTC", 1)
     [stored] = result.positions
-    mirror = ledger.positions[(strategy.id, "binance", "BTC/USDT")]
+    mirror = ledger.positions[(None, strategy.id, "binance", "BTC/USDT")]
     # Held: 0.000999 + 0.001998 - 0.001 = 0.001997 BTC; fees 0.06 + 0.122 + 0.062 = 0.244 USDT.
     assert stored.quantity == mirror.quantity == D("0.001997")
     assert stored.entry_price == mirror.entry_price
