@@ -1,0 +1,76 @@
+"""Where the engine's market data comes from, and the actors that carry it.
+
+The source is the exchange emulator replaying the recorded real data over
+local sockets when ``engine_market_data`` is ``emulator`` (or ``auto`` and
+the recorded data exists), else the exchange's live public endpoints.
+Either way the same feed and book actors connect to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from cryptobot.core.config import Settings
+from cryptobot.gateways.instruments import fetch_instruments
+
+log = logging.getLogger("cryptobot.actors.market_data")
+
+LIVE_URLS = {
+    "binance": {"rest": "https://api.binance.com", "ws": "wss://stream.binance.com:9443"},
+    "binance_usdm": {"rest": "https://fapi.binance.com", "ws": "wss://fstream.binance.com"},
+    "kraken": {"rest": "https://api.kraken.com", "ws": "wss://ws.kraken.com/v2"},
+}
+
+
+class MarketData:
+    """Chooses the source, loads instruments, and starts the feed, book and recorder actors."""
+
+    def __init__(self, settings: Settings, engine: Any, ticks: Any):
+        self.settings = settings
+        self.engine = engine
+        self.ticks = ticks
+        self.exchange = settings.engine_exchange
+        self.emulator: Any = None
+        self.source = "live"
+        self.urls: dict[str, str] = dict(LIVE_URLS[self.exchange])
+        self.feed_names: list[str] = []
+        self.book_names: dict[str, str] = {}
+
+    def use_emulator(self) -> bool:
+        mode = self.settings.engine_market_data
+        if mode == "emulator":
+            return True
+        return mode == "auto" and (Path(self.settings.sample_data) / "SOURCES.md").is_file()
+
+    async def prepare(self) -> None:
+        """Start the emulator when it is the source and note the URLs the feeds connect to."""
+        if not self.use_emulator():
+            log.info("market data: live %s streams at %s", self.exchange, self.urls["ws"])
+            return
+        from cryptobot.gateways.emulator import ExchangeEmulator
+
+        self.emulator = ExchangeEmulator(self.settings.sample_data, venues=(self.exchange,), pace="recorded", loop=True,
+                                         rebase_time=True)
+        await self.emulator.start()
+        self.source = "emulator"
+        kind = "v2" if self.exchange == "kraken" else "ws"
+        self.urls = {"rest": self.emulator.url(self.exchange, "rest"), "ws": self.emulator.url(self.exchange, kind)}
+        log.info("market data: exchange emulator replaying recorded %s data at %s", self.exchange, self.urls["ws"])
+
+    async def load_instruments(self) -> dict:
+        return await fetch_instruments(self.exchange, self.urls["rest"])
+
+    async def close_source(self) -> None:
+        if self.emulator is not None:
+            await self.emulator.stop()
+            self.emulator = None
+
+    async def start_recorder(self) -> None:
+        """Spawn the recorder actor that writes every tick to ClickHouse."""
+        # TODO: spawn the recorder actor once the feed and book actors are wired in.
+
+    async def start_feeds(self, symbols: list[str], instruments: dict) -> None:
+        """Spawn one book actor per symbol and the feed actor that fills them."""
+        # TODO: spawn the feed and book actors.
