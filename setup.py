@@ -42,6 +42,15 @@ MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 COMPILE_ARGS = ["-O3"] if not DEBUG else ["-O0", "-g"]
 
 here = Path(__file__).parent
+
+# The repository root is the package ``cryptobot`` whatever its folder is
+# called, so ``cimport cryptobot.hotpath.<module>`` (one extension using
+# another's C API) resolves through a link named ``cryptobot`` in a
+# build-only include folder.
+CIMPORT_ROOT = here / "build" / "cimport"
+CIMPORT_ROOT.mkdir(parents=True, exist_ok=True)
+if not (CIMPORT_ROOT / "cryptobot").is_symlink():
+    (CIMPORT_ROOT / "cryptobot").symlink_to(here.resolve(), target_is_directory=True)
 extensions = [
     Extension(
         f"cryptobot.hotpath.{pyx.stem}",
@@ -58,5 +67,6 @@ setup(
         extensions,
         compiler_directives=DIRECTIVES,
         annotate=ANNOTATE,
+        include_path=[str(CIMPORT_ROOT)],
     ),
 )
