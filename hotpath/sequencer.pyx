@@ -28,6 +28,10 @@ from cryptobot.hotpath.book cimport OrderBook, as_level_array
 
 cnp.import_array()
 
+# The Python enum members, looked up once: building them per call costs more
+# than applying a small event.
+_STATUS = {APPLIED: SyncStatus.APPLIED, STALE: SyncStatus.STALE}
+
 
 cdef class BinanceSequencer:
     """Apply Binance diff-depth events to a book in update-id order.
@@ -85,12 +89,12 @@ cdef class BinanceSequencer:
         cdef cnp.ndarray bid_rows = as_level_array(bids, "bids", False)
         cdef cnp.ndarray ask_rows = as_level_array(asks, "asks", False)
 
-        return SyncStatus(self.apply_c(
+        return _STATUS[self.apply_c(
             first_id, last_id, prev_id,
             <const double*> cnp.PyArray_DATA(bid_rows), cnp.PyArray_DIMS(bid_rows)[0],
             <const double*> cnp.PyArray_DATA(ask_rows), cnp.PyArray_DIMS(ask_rows)[0],
             ts_event,
-        ))
+        )]
 
     def apply_raw(self, int64_t first_id, int64_t last_id, int64_t prev_id, bids, asks, int64_t ts_event=0):
         """Apply one depth event of int64 (price_ticks, size_lots) rows; see :meth:`apply`.
@@ -102,12 +106,12 @@ cdef class BinanceSequencer:
         cdef cnp.ndarray bid_rows = as_level_array(bids, "bids", True)
         cdef cnp.ndarray ask_rows = as_level_array(asks, "asks", True)
 
-        return SyncStatus(self.apply_raw_c(
+        return _STATUS[self.apply_raw_c(
             first_id, last_id, prev_id,
             <const int64_t*> cnp.PyArray_DATA(bid_rows), cnp.PyArray_DIMS(bid_rows)[0],
             <const int64_t*> cnp.PyArray_DATA(ask_rows), cnp.PyArray_DIMS(ask_rows)[0],
             ts_event,
-        ))
+        )]
 
     cdef int apply_c(
         self, int64_t first_id, int64_t last_id, int64_t prev_id,
