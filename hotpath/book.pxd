@@ -14,12 +14,15 @@ from libc.stdint cimport int64_t, uint32_t
 
 cdef struct BookSide:
     # One side of the book as two parallel arrays sorted ascending by key,
-    # so the best level is always the last one.  The key is the price in
+    # so the best level is always in the last slot.  The key is the price in
     # ticks for bids and the negated price in ticks for asks, which lets both
-    # sides share one search, insert and remove path.
+    # sides share one search, insert and remove path.  A slot of size 0 is
+    # empty: it keeps its key for the search but holds no level (see
+    # book_side.pxi for when empty slots appear and go).
     int64_t* keys
-    int64_t* sizes          # size in lots, always > 0
-    Py_ssize_t count
+    int64_t* sizes          # size in lots; 0 in an empty slot
+    Py_ssize_t slots        # slots in use, empty ones included
+    Py_ssize_t levels       # slots holding a level
     Py_ssize_t capacity
 
 

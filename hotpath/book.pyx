@@ -33,11 +33,7 @@ include "book_side.pxi"
 include "book_units.pxi"
 include "book_queries.pxi"
 
-# Kraken's checksum covers this many levels per side.
 cdef enum:
-    KRAKEN_CHECKSUM_LEVELS = 10
-    # 10 levels a side, a price and a size each, at most 19 digits per int64.
-    KRAKEN_CHECKSUM_BUFFER = 2 * KRAKEN_CHECKSUM_LEVELS * 2 * 19
     MAX_PRECISION = 18
 
 
@@ -91,7 +87,7 @@ cdef class OrderBook:
 
     def __repr__(self):
         return (
-            f"OrderBook({self.symbol!r}, bids={self.bids.count}, asks={self.asks.count}, "
+            f"OrderBook({self.symbol!r}, bids={self.bids.levels}, asks={self.asks.levels}, "
             f"best_bid={self.best_bid()!r}, best_ask={self.best_ask()!r}, sequence={self.sequence})"
         )
 
@@ -161,15 +157,15 @@ cdef class OrderBook:
             return _check_raw_row(price_ticks, size_lots, "")
         if is_bid:
             side = &self.bids
-            if size_lots != 0 and self.asks.count != 0 and price_ticks >= -self.asks.keys[self.asks.count - 1]:
+            if size_lots != 0 and self.asks.slots != 0 and price_ticks >= -self.asks.keys[self.asks.slots - 1]:
                 return self._raise_cross(True, price_ticks)
         else:
             side = &self.asks
-            if size_lots != 0 and self.bids.count != 0 and price_ticks <= self.bids.keys[self.bids.count - 1]:
+            if size_lots != 0 and self.bids.slots != 0 and price_ticks <= self.bids.keys[self.bids.slots - 1]:
                 return self._raise_cross(False, price_ticks)
             price_ticks = -price_ticks
-        if side.count == side.capacity:
-            _side_reserve(side, side.count + 1)
+        if side.slots == side.capacity:
+            _side_reserve(side, side.slots + 1)
         if _side_set(side, price_ticks, size_lots) == 0 and size_lots == 0:
             self.absent_removals += 1
         return 0
@@ -299,8 +295,9 @@ cdef class OrderBook:
         self, const LevelRow* bids, Py_ssize_t n_bids, const LevelRow* asks, Py_ssize_t n_asks,
         int64_t sequence, int64_t ts_event,
     ) except -1:
-        # Rows are valid here.  Room for every row to insert a level, and for
-        # an undo record per row, is reserved first so nothing below fails.
+        # Rows are valid here.  Room for every row to insert a level twice
+        # (once applying it, once undoing a removal), and for an undo record
+        # per row, is reserved first so nothing below fails.
         cdef UndoRecord* undo
         cdef UndoRecord* grown
         cdef Py_ssize_t i, changes = 0
@@ -311,8 +308,8 @@ cdef class OrderBook:
                 f"Cannot apply deltas to {self.symbol}: 'sequence' {sequence} is older than the book's {self.sequence}",
                 {"sequence": sequence},
             )
-        _side_reserve(&self.bids, self.bids.count + n_bids)
-        _side_reserve(&self.asks, self.asks.count + n_asks)
+        _side_reserve(&self.bids, self.bids.slots + 2 * n_bids)
+        _side_reserve(&self.asks, self.asks.slots + 2 * n_asks)
         if n_bids + n_asks > self._undo_capacity:
             grown = <UndoRecord*> realloc(self._undo, (n_bids + n_asks) * sizeof(UndoRecord))
             if grown == NULL:
@@ -343,8 +340,6 @@ cdef class OrderBook:
         best_bid = self.best_bid_raw_c()
         best_ask = self.best_ask_raw_c()
         if best_bid != 0 and best_ask != 0 and best_bid >= best_ask:
-            # Undoing in reverse order revisits the states of the forward
-            # pass, so it stays within the capacity reserved above.
             for i in range(changes - 1, -1, -1):
                 _side_set(&self.bids if undo[i].is_bid else &self.asks, undo[i].key, undo[i].size)
             raise BookError(
@@ -472,8 +467,8 @@ cdef class OrderBook:
         for i in range(kept_asks):
             self.asks.keys[i] = asks[i].price
             self.asks.sizes[i] = asks[i].size
-        self.bids.count = kept_bids
-        self.asks.count = kept_asks
+        self.bids.slots = self.bids.levels = kept_bids
+        self.asks.slots = self.asks.levels = kept_asks
         self.sequence = sequence
         self.ts_event = ts_event
         self.snapshots += 1
@@ -532,16 +527,9 @@ cdef class OrderBook:
     cdef uint32_t checksum_kraken_c(self) noexcept:
         cdef unsigned char text[KRAKEN_CHECKSUM_BUFFER]
         cdef Py_ssize_t length = 0
-        cdef Py_ssize_t i, last
 
-        last = self.asks.count - 1
-        for i in range(min(KRAKEN_CHECKSUM_LEVELS, self.asks.count)):
-            length += _write_digits(text + length, <uint64_t> -self.asks.keys[last - i])
-            length += _write_digits(text + length, <uint64_t> self.asks.sizes[last - i])
-        last = self.bids.count - 1
-        for i in range(min(KRAKEN_CHECKSUM_LEVELS, self.bids.count)):
-            length += _write_digits(text + length, <uint64_t> self.bids.keys[last - i])
-            length += _write_digits(text + length, <uint64_t> self.bids.sizes[last - i])
+        length = _write_top_digits(&self.asks, False, text, length)
+        length = _write_top_digits(&self.bids, True, text, length)
         return crc32_update(0, text, length)
 
     def check_integrity(self):
@@ -551,7 +539,8 @@ cdef class OrderBook:
         ------
         BookError
             Naming the first broken invariant: a side not strictly sorted, a
-            size not positive, a count above the capacity, or a crossed book.
+            size below 0, an empty top slot, a wrong level count, too many
+            empty slots, or a crossed book.
 
         Notes
         -----
@@ -571,16 +560,16 @@ cdef class OrderBook:
     # C-level top of book; 0 for an empty side
 
     cdef int64_t best_bid_raw_c(self) noexcept:
-        return self.bids.keys[self.bids.count - 1] if self.bids.count else 0
+        return self.bids.keys[self.bids.slots - 1] if self.bids.slots else 0
 
     cdef int64_t best_ask_raw_c(self) noexcept:
-        return -self.asks.keys[self.asks.count - 1] if self.asks.count else 0
+        return -self.asks.keys[self.asks.slots - 1] if self.asks.slots else 0
 
     cdef int64_t best_bid_size_raw_c(self) noexcept:
-        return self.bids.sizes[self.bids.count - 1] if self.bids.count else 0
+        return self.bids.sizes[self.bids.slots - 1] if self.bids.slots else 0
 
     cdef int64_t best_ask_size_raw_c(self) noexcept:
-        return self.asks.sizes[self.asks.count - 1] if self.asks.count else 0
+        return self.asks.sizes[self.asks.slots - 1] if self.asks.slots else 0
 
     # ------------------------------------------------------------------
     # Queries
@@ -588,12 +577,12 @@ cdef class OrderBook:
     @property
     def bid_count(self):
         """Number of bid levels."""
-        return self.bids.count
+        return self.bids.levels
 
     @property
     def ask_count(self):
         """Number of ask levels."""
-        return self.asks.count
+        return self.asks.levels
 
     def best_bid(self):
         """Return the best bid price, or None if there is no bid.
@@ -602,9 +591,9 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.bids.count == 0:
+        if self.bids.slots == 0:
             return None
-        return self.bids.keys[self.bids.count - 1] / self.price_scale
+        return self.bids.keys[self.bids.slots - 1] / self.price_scale
 
     def best_ask(self):
         """Return the best ask price, or None if there is no ask.
@@ -613,9 +602,9 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.asks.count == 0:
+        if self.asks.slots == 0:
             return None
-        return -self.asks.keys[self.asks.count - 1] / self.price_scale
+        return -self.asks.keys[self.asks.slots - 1] / self.price_scale
 
     def best_bid_size(self):
         """Return the size at the best bid, or None if there is no bid.
@@ -624,9 +613,9 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.bids.count == 0:
+        if self.bids.slots == 0:
             return None
-        return self.bids.sizes[self.bids.count - 1] / self.size_scale
+        return self.bids.sizes[self.bids.slots - 1] / self.size_scale
 
     def best_ask_size(self):
         """Return the size at the best ask, or None if there is no ask.
@@ -635,9 +624,9 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.asks.count == 0:
+        if self.asks.slots == 0:
             return None
-        return self.asks.sizes[self.asks.count - 1] / self.size_scale
+        return self.asks.sizes[self.asks.slots - 1] / self.size_scale
 
     def spread(self):
         """Return best ask minus best bid, or None unless both sides have levels.
@@ -646,7 +635,7 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.bids.count == 0 or self.asks.count == 0:
+        if self.bids.slots == 0 or self.asks.slots == 0:
             return None
         return (self.best_ask_raw_c() - self.best_bid_raw_c()) / self.price_scale
 
@@ -657,7 +646,7 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(1).
         """
-        if self.bids.count == 0 or self.asks.count == 0:
+        if self.bids.slots == 0 or self.asks.slots == 0:
             return None
         return (<double> self.best_bid_raw_c() + <double> self.best_ask_raw_c()) / (2.0 * self.price_scale)
 

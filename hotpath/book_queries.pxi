@@ -1,89 +1,99 @@
 # Read-only walks over one BookSide (included by book.pyx).  Each walks from
-# the best level, at the end of the arrays, towards worse prices.
+# the best level, in the last slot, towards worse prices and skips empty slots.
+
+# Kraken's checksum covers this many levels per side.
+cdef enum:
+    KRAKEN_CHECKSUM_LEVELS = 10
+    # 10 levels a side, a price and a size each, at most 19 digits per int64.
+    KRAKEN_CHECKSUM_BUFFER = 2 * KRAKEN_CHECKSUM_LEVELS * 2 * 19
 
 
-cdef inline int64_t _price_at(const BookSide* side, bint is_bid, Py_ssize_t index) noexcept nogil:
-    return side.keys[index] if is_bid else -side.keys[index]
-
-
-cdef cnp.ndarray _top_rows(const BookSide* side, bint is_bid, Py_ssize_t depth, double price_scale, double size_scale):
-    # The best ``depth`` levels as a new float64 (k, 2) array, best first.
-    cdef Py_ssize_t rows = min(depth, side.count)
-    cdef cnp.npy_intp shape[2]
-    cdef cnp.ndarray out
-    cdef double* data
-    cdef Py_ssize_t i, index
-
-    shape[0] = rows
-    shape[1] = 2
-    out = cnp.PyArray_EMPTY(2, shape, cnp.NPY_FLOAT64, 0)
-    data = <double*> cnp.PyArray_DATA(out)
-    for i in range(rows):
-        index = side.count - 1 - i
-        data[2 * i] = _price_at(side, is_bid, index) / price_scale
-        data[2 * i + 1] = side.sizes[index] / size_scale
-    return out
+cdef inline int64_t _price_at(const BookSide* side, bint is_bid, Py_ssize_t slot) noexcept nogil:
+    return side.keys[slot] if is_bid else -side.keys[slot]
 
 
 cdef Py_ssize_t _fill_top(
     const BookSide* side, bint is_bid, double* out, Py_ssize_t rows, double price_scale, double size_scale
 ) noexcept nogil:
-    # Write up to ``rows`` best levels into ``out``; return how many.
-    cdef Py_ssize_t i, index
+    # Write up to ``rows`` best levels into ``out`` as (price, size) rows; return how many.
+    cdef Py_ssize_t slot = side.slots - 1
+    cdef Py_ssize_t written = 0
 
-    rows = min(rows, side.count)
-    for i in range(rows):
-        index = side.count - 1 - i
-        out[2 * i] = _price_at(side, is_bid, index) / price_scale
-        out[2 * i + 1] = side.sizes[index] / size_scale
-    return rows
+    rows = min(rows, side.levels)
+    while written < rows:
+        if side.sizes[slot] != 0:
+            out[2 * written] = _price_at(side, is_bid, slot) / price_scale
+            out[2 * written + 1] = side.sizes[slot] / size_scale
+            written += 1
+        slot -= 1
+    return written
+
+
+cdef cnp.ndarray _top_rows(const BookSide* side, bint is_bid, Py_ssize_t depth, double price_scale, double size_scale):
+    # The best ``depth`` levels as a new float64 (k, 2) array, best first.
+    cdef cnp.npy_intp shape[2]
+    cdef cnp.ndarray out
+
+    shape[0] = min(depth, side.levels)
+    shape[1] = 2
+    out = cnp.PyArray_EMPTY(2, shape, cnp.NPY_FLOAT64, 0)
+    _fill_top(side, is_bid, <double*> cnp.PyArray_DATA(out), shape[0], price_scale, size_scale)
+    return out
 
 
 cdef cnp.ndarray _top_rows_raw(const BookSide* side, bint is_bid, Py_ssize_t depth):
-    cdef Py_ssize_t rows = min(depth, side.count)
+    # The best ``depth`` levels as a new int64 (k, 2) array of (ticks, lots), best first.
     cdef cnp.npy_intp shape[2]
     cdef cnp.ndarray out
     cdef int64_t* data
-    cdef Py_ssize_t i, index
+    cdef Py_ssize_t slot = side.slots - 1
+    cdef Py_ssize_t written = 0
 
-    shape[0] = rows
+    shape[0] = min(depth, side.levels)
     shape[1] = 2
     out = cnp.PyArray_EMPTY(2, shape, cnp.NPY_INT64, 0)
     data = <int64_t*> cnp.PyArray_DATA(out)
-    for i in range(rows):
-        index = side.count - 1 - i
-        data[2 * i] = _price_at(side, is_bid, index)
-        data[2 * i + 1] = side.sizes[index]
+    while written < shape[0]:
+        if side.sizes[slot] != 0:
+            data[2 * written] = _price_at(side, is_bid, slot)
+            data[2 * written + 1] = side.sizes[slot]
+            written += 1
+        slot -= 1
     return out
 
 
 cdef double _sum_top_sizes(const BookSide* side, Py_ssize_t depth) noexcept nogil:
     # Sum in float, best level first, so the reference book can match it bit for bit.
     cdef double total = 0.0
-    cdef Py_ssize_t i
+    cdef Py_ssize_t slot = side.slots - 1
+    cdef Py_ssize_t counted = 0
 
-    for i in range(side.count - 1, max(side.count - depth, 0) - 1, -1):
-        total += side.sizes[i]
+    depth = min(depth, side.levels)
+    while counted < depth:
+        if side.sizes[slot] != 0:
+            total += side.sizes[slot]
+            counted += 1
+        slot -= 1
     return total
 
 
 cdef double _sum_sizes_within(const BookSide* side, double bps) noexcept nogil:
     # Sum the sizes of the levels at most ``bps`` basis points of the best
     # price away from it.  Keys grow towards the best level on both sides, so
-    # the distance of a level is the best key minus its key.
+    # the distance of a level is the best key minus its key.  Empty slots add 0.
     cdef double total = 0.0
     cdef double limit
     cdef int64_t best
-    cdef Py_ssize_t i
+    cdef Py_ssize_t slot
 
-    if side.count == 0:
+    if side.slots == 0:
         return 0.0
-    best = side.keys[side.count - 1]
+    best = side.keys[side.slots - 1]
     limit = (<double> (best if best > 0 else -best)) * bps / 10000.0
-    for i in range(side.count - 1, -1, -1):
-        if <double> (best - side.keys[i]) > limit:
+    for slot in range(side.slots - 1, -1, -1):
+        if <double> (best - side.keys[slot]) > limit:
             break
-        total += side.sizes[i]
+        total += side.sizes[slot]
     return total
 
 
@@ -92,13 +102,15 @@ cdef int64_t _walk_side(const BookSide* side, bint is_bid, int64_t wanted, doubl
     # each fill to ``cost`` and return the lots taken.
     cdef int64_t taken = 0
     cdef int64_t take
-    cdef Py_ssize_t i
+    cdef Py_ssize_t slot
 
-    for i in range(side.count - 1, -1, -1):
+    for slot in range(side.slots - 1, -1, -1):
         if taken == wanted:
             break
-        take = min(side.sizes[i], wanted - taken)
-        cost[0] += (<double> _price_at(side, is_bid, i)) * (<double> take)
+        if side.sizes[slot] == 0:
+            continue
+        take = min(side.sizes[slot], wanted - taken)
+        cost[0] += (<double> _price_at(side, is_bid, slot)) * (<double> take)
         taken += take
     return taken
 
@@ -116,6 +128,21 @@ cdef inline Py_ssize_t _write_digits(unsigned char* out, uint64_t value) noexcep
     for i in range(n):
         out[i] = reversed_digits[n - 1 - i]
     return n
+
+
+cdef Py_ssize_t _write_top_digits(const BookSide* side, bint is_bid, unsigned char* text, Py_ssize_t length) noexcept nogil:
+    # Append the digits of price then size of the best Kraken checksum levels.
+    cdef Py_ssize_t slot = side.slots - 1
+    cdef Py_ssize_t written = 0
+    cdef Py_ssize_t rows = min(<Py_ssize_t> KRAKEN_CHECKSUM_LEVELS, side.levels)
+
+    while written < rows:
+        if side.sizes[slot] != 0:
+            length += _write_digits(text + length, <uint64_t> _price_at(side, is_bid, slot))
+            length += _write_digits(text + length, <uint64_t> side.sizes[slot])
+            written += 1
+        slot -= 1
+    return length
 
 
 cdef int _check_depth(Py_ssize_t depth) except -1:

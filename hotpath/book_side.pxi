@@ -1,13 +1,26 @@
 # Pure-C operations on one BookSide (included by book.pyx).
 #
 # A side keeps its levels in two parallel arrays sorted ascending by key with
-# the best level last, so the updates that dominate real feeds (near the top
-# of the book) search and shift only a short tail of the arrays.
+# the best level in the last slot, so updates near the top of the book search
+# and shift only a short tail of the arrays.
+#
+# Removing a level below the top leaves an empty slot (size 0) that keeps its
+# key, instead of shifting every level above it.  An insert then shifts levels
+# only as far as the nearest empty slot, in either direction.  Exchanges such
+# as Binance update levels hundreds of places deep all the time, and this keeps
+# those updates from moving the whole top of the book.  The rules:
+#   - keys strictly ascend over all ``slots``, empty slots included;
+#   - the last slot always holds a level (empty slots at the top are dropped);
+#   - ``levels`` counts the non-empty slots;
+#   - once a removal leaves more than ``levels + MAX_EXTRA_EMPTY`` empty
+#     slots, the side is compacted, so walks skip at most that many.
 
-# Room for this many levels is allocated on the first insert; capacity then
-# doubles, so a side of n levels costs O(log n) reallocations in its lifetime.
 cdef enum:
+    # Room for this many slots is allocated on the first insert; capacity then
+    # doubles, so a side costs O(log n) reallocations in its lifetime.
     MIN_CAPACITY = 64
+    MAX_EXTRA_EMPTY = 64
+    EMPTY_SLOT_REACH = 16
 
 
 cdef int _side_reserve(BookSide* side, Py_ssize_t needed) except -1:
@@ -41,21 +54,35 @@ cdef void _side_free(BookSide* side) noexcept nogil:
     free(side.sizes)
     side.keys = NULL
     side.sizes = NULL
-    side.count = 0
+    side.slots = 0
+    side.levels = 0
     side.capacity = 0
 
 
+cdef void _side_compact(BookSide* side) noexcept nogil:
+    cdef Py_ssize_t i, kept = 0
+
+    for i in range(side.slots):
+        if side.sizes[i] != 0:
+            side.keys[kept] = side.keys[i]
+            side.sizes[kept] = side.sizes[i]
+            kept += 1
+    side.slots = kept
+
+
 cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key) noexcept nogil:
-    # Return the first index whose key is >= ``key`` (``count`` if none).
-    # The search gallops down from the best level (probing 1, 2, 4, ... levels
+    # Return the first slot whose key is >= ``key`` (``slots`` if none).
+    # The search gallops down from the best level (probing 1, 2, 4, ... slots
     # below it) before bisecting, so a level d places from the top costs
-    # O(log d) probes however deep the side is.
+    # O(log d) probes however deep the side is.  The bisection has no
+    # data-dependent branch (the compiler emits a conditional move), since
+    # mispredicted branches used to cost more than the probes themselves.
     cdef const int64_t* keys = side.keys
-    cdef Py_ssize_t n = side.count
+    cdef Py_ssize_t n = side.slots
     cdef Py_ssize_t low = 0
     cdef Py_ssize_t high = n
     cdef Py_ssize_t distance = 1
-    cdef Py_ssize_t probe, middle
+    cdef Py_ssize_t probe, half, width
 
     while distance <= n:
         probe = n - distance
@@ -64,49 +91,92 @@ cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key) noexcept 
             break
         high = probe
         distance <<= 1
-    while low < high:
-        middle = (low + high) >> 1
-        if keys[middle] < key:
-            low = middle + 1
-        else:
-            high = middle
+    # The answer is in [low, low + width]; each step halves ``width``
+    # whichever way the comparison goes, so the loop's branch is predictable.
+    width = high - low
+    while width > 1:
+        half = width >> 1
+        low = low + half if keys[low + half] < key else low
+        width -= half
+    if width == 1 and keys[low] < key:
+        low += 1
     return low
+
+
+cdef inline void _side_insert(BookSide* side, Py_ssize_t index, int64_t key, int64_t size) noexcept nogil:
+    # Put a new key before slot ``index``.  An empty slot within
+    # EMPTY_SLOT_REACH slots absorbs the shift; otherwise the levels from
+    # ``index`` to the top move up one slot, one memmove being faster than a
+    # long scan for an empty slot.  The caller guarantees room for one slot.
+    cdef Py_ssize_t up = index
+    cdef Py_ssize_t down = index - 1
+    cdef Py_ssize_t stop = min(index + EMPTY_SLOT_REACH, side.slots)
+
+    while up < stop:
+        if side.sizes[up] == 0:
+            break
+        if down >= 0 and side.sizes[down] == 0:
+            memmove(side.keys + down, side.keys + down + 1, (index - 1 - down) * sizeof(int64_t))
+            memmove(side.sizes + down, side.sizes + down + 1, (index - 1 - down) * sizeof(int64_t))
+            side.keys[index - 1] = key
+            side.sizes[index - 1] = size
+            side.levels += 1
+            return
+        up += 1
+        down -= 1
+    if up == stop:
+        up = side.slots
+    memmove(side.keys + index + 1, side.keys + index, (up - index) * sizeof(int64_t))
+    memmove(side.sizes + index + 1, side.sizes + index, (up - index) * sizeof(int64_t))
+    side.keys[index] = key
+    side.sizes[index] = size
+    if up == side.slots:
+        side.slots += 1
+    side.levels += 1
 
 
 cdef inline int64_t _side_set(BookSide* side, int64_t key, int64_t size) noexcept nogil:
     # Set the level at ``key`` to ``size`` (0 removes it) and return the size
-    # it had before (0 if absent).  The caller guarantees room for one insert.
+    # it had before (0 if absent).  The caller guarantees room for one slot.
     cdef Py_ssize_t index = _side_locate(side, key)
-    cdef Py_ssize_t tail = side.count - index
     cdef int64_t previous
 
-    if tail > 0 and side.keys[index] == key:
+    if index < side.slots and side.keys[index] == key:
         previous = side.sizes[index]
-        if size != 0:
-            side.sizes[index] = size
-        else:
-            memmove(side.keys + index, side.keys + index + 1, (tail - 1) * sizeof(int64_t))
-            memmove(side.sizes + index, side.sizes + index + 1, (tail - 1) * sizeof(int64_t))
-            side.count -= 1
+        side.sizes[index] = size
+        if previous == 0:
+            if size != 0:
+                side.levels += 1
+        elif size == 0:
+            side.levels -= 1
+            if index == side.slots - 1:
+                while side.slots > 0 and side.sizes[side.slots - 1] == 0:
+                    side.slots -= 1
+            elif side.slots - side.levels > side.levels + MAX_EXTRA_EMPTY:
+                _side_compact(side)
         return previous
     if size != 0:
-        memmove(side.keys + index + 1, side.keys + index, tail * sizeof(int64_t))
-        memmove(side.sizes + index + 1, side.sizes + index, tail * sizeof(int64_t))
-        side.keys[index] = key
-        side.sizes[index] = size
-        side.count += 1
+        _side_insert(side, index, key, size)
     return 0
 
 
 cdef void _side_keep_best(BookSide* side, Py_ssize_t depth) noexcept nogil:
     # Drop all but the best ``depth`` levels, which sit at the end.
-    cdef Py_ssize_t dropped = side.count - depth
+    cdef Py_ssize_t cut = side.slots
+    cdef Py_ssize_t kept = 0
 
-    if dropped <= 0:
+    if side.levels <= depth:
         return
-    memmove(side.keys, side.keys + dropped, depth * sizeof(int64_t))
-    memmove(side.sizes, side.sizes + dropped, depth * sizeof(int64_t))
-    side.count = depth
+    while kept < depth:
+        cut -= 1
+        if side.sizes[cut] != 0:
+            kept += 1
+    memmove(side.keys, side.keys + cut, (side.slots - cut) * sizeof(int64_t))
+    memmove(side.sizes, side.sizes + cut, (side.slots - cut) * sizeof(int64_t))
+    side.slots -= cut
+    side.levels = depth
+    if side.slots - side.levels > side.levels + MAX_EXTRA_EMPTY:
+        _side_compact(side)
 
 
 cdef int _compare_rows(const void* left, const void* right) noexcept nogil:
@@ -134,18 +204,29 @@ cdef Py_ssize_t _drop_empty_rows(LevelRow* rows, Py_ssize_t n, bint is_bid, doub
 
 
 cdef int _check_side(str name, const BookSide* side, double price_scale) except -1:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, levels = 0
+    cdef bint is_bid = name == "bids"
 
-    if side.count < 0 or side.count > side.capacity:
-        raise BookError(f"Book integrity: '{name}' count {side.count} outside [0, capacity {side.capacity}]")
-    for i in range(side.count):
-        if side.sizes[i] <= 0:
-            raise BookError(f"Book integrity: '{name}' level {i} has size {side.sizes[i]} lots, not > 0")
-        if side.keys[i] == 0 or (name == "bids") != (side.keys[i] > 0):
-            raise BookError(f"Book integrity: '{name}' level {i} has key {side.keys[i]}, wrong sign for the side")
+    if not 0 <= side.levels <= side.slots <= side.capacity:
+        raise BookError(
+            f"Book integrity: '{name}' needs 0 <= levels <= slots <= capacity, was {side.levels}, "
+            f"{side.slots}, {side.capacity}"
+        )
+    if side.slots and side.sizes[side.slots - 1] == 0:
+        raise BookError(f"Book integrity: '{name}' top slot {side.slots - 1} is empty")
+    if side.slots - side.levels > side.levels + MAX_EXTRA_EMPTY:
+        raise BookError(f"Book integrity: '{name}' has {side.slots - side.levels} empty slots for {side.levels} levels")
+    for i in range(side.slots):
+        if side.sizes[i] < 0:
+            raise BookError(f"Book integrity: '{name}' slot {i} has size {side.sizes[i]} lots, below 0")
+        levels += side.sizes[i] != 0
+        if side.keys[i] == 0 or is_bid != (side.keys[i] > 0):
+            raise BookError(f"Book integrity: '{name}' slot {i} has key {side.keys[i]}, wrong sign for the side")
         if i > 0 and side.keys[i] <= side.keys[i - 1]:
             raise BookError(
-                f"Book integrity: '{name}' not strictly sorted at level {i} "
+                f"Book integrity: '{name}' not strictly sorted at slot {i} "
                 f"(price {abs(side.keys[i]) / price_scale!r} after {abs(side.keys[i - 1]) / price_scale!r})"
             )
+    if levels != side.levels:
+        raise BookError(f"Book integrity: '{name}' counts {side.levels} levels but holds {levels}")
     return 0

@@ -197,3 +197,35 @@ def test_books_agree_on_huge_batches(seed):
         if error is not None:
             assert state(compiled) == before
         assert_books_agree(compiled, reference)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.3, 0.7, 0.95]))
+def test_books_agree_when_deep_levels_churn(seed, removal_share):
+    # Removing levels below the top leaves empty slots that later inserts
+    # reuse and that compaction clears; heavy removal shares reach compaction.
+    rng = np.random.default_rng(seed)
+    compiled = OrderBook("BTCUSDT", PRICE_PRECISION, SIZE_PRECISION)
+    reference = ReferenceBook("BTCUSDT", PRICE_PRECISION, SIZE_PRECISION)
+    bid_ticks = np.arange(9_000, 9_600)
+    ask_ticks = np.arange(9_601, 10_200)
+    for book in (compiled, reference):
+        book.apply_snapshot_raw(
+            np.column_stack([bid_ticks, np.full(bid_ticks.size, 5)]),
+            np.column_stack([ask_ticks, np.full(ask_ticks.size, 7)]),
+            sequence=1,
+        )
+    for _ in range(8):
+        rows = []
+        for is_bid, ticks in ((True, bid_ticks), (False, ask_ticks)):
+            chosen = rng.choice(ticks[:-3] if is_bid else ticks[3:], 150, replace=False)
+            lots = rng.integers(1, 50, chosen.size)
+            lots[rng.random(chosen.size) < removal_share] = 0
+            rows.append(np.column_stack([chosen, lots]))
+        for book in (compiled, reference):
+            book.apply_deltas_raw(*rows)
+        assert_books_agree(compiled, reference)
+        depth = int(rng.integers(100, 700))
+        compiled.truncate(depth)
+        reference.truncate(depth)
+        assert_books_agree(compiled, reference)
