@@ -15,7 +15,7 @@ return 0, which no valid price or size in the book can be.
 
 cimport cython
 cimport numpy as cnp
-from libc.math cimport fabs, isfinite, round
+from libc.math cimport fabs, isfinite
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, qsort, realloc
 from libc.string cimport memcpy, memmove

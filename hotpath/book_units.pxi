@@ -20,7 +20,8 @@ cdef enum Conversion:
 
 cdef inline int _to_units(double value, double scale, bint is_price, int64_t* out) noexcept nogil:
     # Convert a price (> 0) or a size (>= 0) to integer units; return a Conversion code.
-    cdef double scaled, rounded
+    cdef double scaled
+    cdef int64_t rounded
 
     if not isfinite(value):
         return NOT_FINITE
@@ -29,12 +30,15 @@ cdef inline int _to_units(double value, double scale, bint is_price, int64_t* ou
     scaled = value * scale
     if scaled > MAX_FLOAT_UNITS:
         return OUT_OF_RANGE
-    rounded = round(scaled)
-    if fabs(scaled - rounded) > GRID_TOLERANCE + scaled * GRID_ULPS:
+    # Truncating scaled + 0.5 rounds a non-negative value to the nearest
+    # integer without a libm call; the only values it rounds differently
+    # from round() lie half a unit off the grid, and those fail the check below.
+    rounded = <int64_t> (scaled + 0.5)
+    if fabs(scaled - <double> rounded) > GRID_TOLERANCE + scaled * GRID_ULPS:
         return OFF_GRID
-    if is_price and rounded == 0.0:
+    if is_price and rounded == 0:
         return BELOW_MINIMUM
-    out[0] = <int64_t> rounded
+    out[0] = rounded
     return CONVERTED
 
 
