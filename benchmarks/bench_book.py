@@ -8,7 +8,7 @@ ratio to the reference book measured in the same run.  cryptofeed's
 Data: the real Binance spot BTCUSDT capture.  The book starts from the REST
 snapshot plus the first file's diffs (untimed), about 1,300 bids and 2,300
 asks, and the timed rounds replay the second file's 3,044 diffs, after which
-the book holds about 2,000 bids and 3,000 asks.  Everything is decoded into
+the book has about 2,000 bids and 3,000 asks.  Everything is decoded into
 Python floats and numpy arrays before timing.
 """
 

@@ -1,9 +1,9 @@
 """Benchmark plumbing: collect ``bench_*.py`` files, find the recorded data, print ratios.
 
 Each benchmark records its median time per operation under a group name and
-an implementation name; at the end of the session a table prints every
-implementation's time per operation and its ratio to the group's baseline
-measured in the same run.
+an implementation name.  At the end of the session a table prints each
+implementation's time per operation and its ratio to the group's baseline,
+the reference book measured in the same run.
 """
 
 from __future__ import annotations

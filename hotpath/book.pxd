@@ -104,16 +104,3 @@ cdef class OrderBook:
     cdef int64_t best_ask_size_raw_c(self) noexcept
 
     cdef uint32_t checksum_kraken_c(self) noexcept
-
-    # Helpers shared by the float and raw entry points.
-    cdef int _raise_cross(self, bint is_bid, int64_t price_ticks) except -1
-    cdef int _reserve_scratch(self, Py_ssize_t rows) except -1
-    cdef int _convert_rows(self, const double* rows, Py_ssize_t n, LevelRow* out, str name) except -1
-    cdef int _apply_batch(
-        self, const LevelRow* bids, Py_ssize_t n_bids, const LevelRow* asks, Py_ssize_t n_asks,
-        int64_t sequence, int64_t ts_event,
-    ) except -1
-    cdef int _replace_levels(
-        self, LevelRow* bids, Py_ssize_t n_bids, LevelRow* asks, Py_ssize_t n_asks,
-        int64_t sequence, int64_t ts_event,
-    ) except -1

@@ -1,11 +1,13 @@
 """L2 price-level order book of one instrument, in fixed point.
 
 Prices are stored as int64 ticks and sizes as int64 lots, each side in a
-sorted C array with the best level at the end.  Updates near the top of the
-book, which is where nearly all exchange updates land, search and shift only
-the last few entries; deep levels cost a binary search and one ``memmove``.
-No Python object exists per level, and an update allocates nothing unless a
-side outgrows its array.
+sorted C array with the best level at the end.  A search gallops down from
+the top, so updates near the top of the book touch only the last few entries
+however deep the book is.  A removal below the top leaves an empty slot
+instead of shifting the levels above it, and an insert shifts levels only as
+far as a nearby empty slot (book_side.pxi has the rules).  No Python object
+exists per level, and an update allocates nothing unless a side outgrows its
+array.
 
 Empty sides: the Python queries return ``None`` where the answer needs a level
 that is missing (``best_bid()`` of an empty book, ``mid()`` without both sides)
@@ -32,6 +34,7 @@ cnp.import_array()
 include "book_side.pxi"
 include "book_units.pxi"
 include "book_queries.pxi"
+include "book_batch.pxi"
 
 cdef enum:
     MAX_PRECISION = 18
@@ -119,8 +122,9 @@ cdef class OrderBook:
         can cross it midway when applied level by level; apply such an event
         with :meth:`apply_deltas`, or apply its removals first.
 
-        Runtime complexity: O(log d) to find the level d places from the top,
-        plus O(d) to insert or remove it; O(1) amortized for the top levels.
+        Runtime complexity: O(log d) to find the level d places from the top;
+        an insert then shifts at most d levels (fewer when an empty slot is
+        near), and a removal is O(1) amortized.
         """
         self.apply_delta_c(is_bid, price, size)
 
@@ -158,28 +162,17 @@ cdef class OrderBook:
         if is_bid:
             side = &self.bids
             if size_lots != 0 and self.asks.slots != 0 and price_ticks >= -self.asks.keys[self.asks.slots - 1]:
-                return self._raise_cross(True, price_ticks)
+                return _raise_cross(self, True, price_ticks)
         else:
             side = &self.asks
             if size_lots != 0 and self.bids.slots != 0 and price_ticks <= self.bids.keys[self.bids.slots - 1]:
-                return self._raise_cross(False, price_ticks)
+                return _raise_cross(self, False, price_ticks)
             price_ticks = -price_ticks
         if side.slots == side.capacity:
             _side_reserve(side, side.slots + 1)
         if _side_set(side, price_ticks, size_lots) == 0 and size_lots == 0:
             self.absent_removals += 1
         return 0
-
-    cdef int _raise_cross(self, bint is_bid, int64_t price_ticks) except -1:
-        cdef str side = "bid" if is_bid else "ask"
-        cdef str other = "ask" if is_bid else "bid"
-        cdef double best = (self.best_ask_raw_c() if is_bid else self.best_bid_raw_c()) / self.price_scale
-
-        raise BookError(
-            f"Cannot apply {side} at {price_ticks / self.price_scale!r}: it would cross the best {other} "
-            f"{best!r} of {self.symbol}",
-            {"price": price_ticks / self.price_scale},
-        )
 
     # ------------------------------------------------------------------
     # Batches
@@ -211,8 +204,8 @@ cdef class OrderBook:
         Notes
         -----
         The book is checked for crossing once, after all rows, since an event
-        may cross it midway.  Runtime complexity: O(k log n) for k rows, plus
-        the shifts of rows that insert or remove levels.
+        may cross it midway.  Runtime complexity: k times that of
+        :meth:`apply_delta` for k rows.
         """
         cdef cnp.ndarray bid_rows = as_level_array(bids, "bids", False)
         cdef cnp.ndarray ask_rows = as_level_array(asks, "asks", False)
@@ -245,10 +238,10 @@ cdef class OrderBook:
         self, const double* bids, Py_ssize_t n_bids, const double* asks, Py_ssize_t n_asks,
         int64_t sequence, int64_t ts_event,
     ) except -1:
-        self._reserve_scratch(n_bids + n_asks)
-        self._convert_rows(bids, n_bids, self._scratch, "bids")
-        self._convert_rows(asks, n_asks, self._scratch + n_bids, "asks")
-        return self._apply_batch(self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
+        _reserve_scratch(self, n_bids + n_asks)
+        _convert_rows(self, bids, n_bids, self._scratch, "bids")
+        _convert_rows(self, asks, n_asks, self._scratch + n_bids, "asks")
+        return _apply_batch(self, self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
 
     cdef int apply_deltas_raw_c(
         self, const int64_t* bids, Py_ssize_t n_bids, const int64_t* asks, Py_ssize_t n_asks,
@@ -262,95 +255,7 @@ cdef class OrderBook:
         for i in range(n_asks):
             if asks[2 * i] <= 0 or asks[2 * i + 1] < 0:
                 _check_raw_row(asks[2 * i], asks[2 * i + 1], f"'asks' row {i}: ")
-        return self._apply_batch(
-            <const LevelRow*> bids, n_bids, <const LevelRow*> asks, n_asks, sequence, ts_event
-        )
-
-    cdef int _reserve_scratch(self, Py_ssize_t rows) except -1:
-        cdef LevelRow* grown
-
-        if rows <= self._scratch_capacity:
-            return 0
-        grown = <LevelRow*> realloc(self._scratch, rows * sizeof(LevelRow))
-        if grown == NULL:
-            raise MemoryError(f"Cannot allocate room for {rows} book rows")
-        self._scratch = grown
-        self._scratch_capacity = rows
-        return 0
-
-    cdef int _convert_rows(self, const double* rows, Py_ssize_t n, LevelRow* out, str name) except -1:
-        cdef Py_ssize_t i
-        cdef int code
-
-        for i in range(n):
-            code = _to_units(rows[2 * i], self.price_scale, True, &out[i].price)
-            if code != CONVERTED:
-                _raise_conversion(code, True, rows[2 * i], self.price_precision, f"'{name}' row {i}: ")
-            code = _to_units(rows[2 * i + 1], self.size_scale, False, &out[i].size)
-            if code != CONVERTED:
-                _raise_conversion(code, False, rows[2 * i + 1], self.size_precision, f"'{name}' row {i}: ")
-        return 0
-
-    cdef int _apply_batch(
-        self, const LevelRow* bids, Py_ssize_t n_bids, const LevelRow* asks, Py_ssize_t n_asks,
-        int64_t sequence, int64_t ts_event,
-    ) except -1:
-        # Rows are valid here.  Room for every row to insert a level twice
-        # (once applying it, once undoing a removal), and for an undo record
-        # per row, is reserved first so nothing below fails.
-        cdef UndoRecord* undo
-        cdef UndoRecord* grown
-        cdef Py_ssize_t i, changes = 0
-        cdef int64_t previous, absent = 0, best_bid, best_ask
-
-        if sequence < self.sequence:
-            raise BookError(
-                f"Cannot apply deltas to {self.symbol}: 'sequence' {sequence} is older than the book's {self.sequence}",
-                {"sequence": sequence},
-            )
-        _side_reserve(&self.bids, self.bids.slots + 2 * n_bids)
-        _side_reserve(&self.asks, self.asks.slots + 2 * n_asks)
-        if n_bids + n_asks > self._undo_capacity:
-            grown = <UndoRecord*> realloc(self._undo, (n_bids + n_asks) * sizeof(UndoRecord))
-            if grown == NULL:
-                raise MemoryError(f"Cannot allocate room for {n_bids + n_asks} book rows")
-            self._undo = grown
-            self._undo_capacity = n_bids + n_asks
-        undo = self._undo
-
-        for i in range(n_bids):
-            previous = _side_set(&self.bids, bids[i].price, bids[i].size)
-            if previous == 0 and bids[i].size == 0:
-                absent += 1
-            else:
-                undo[changes].key = bids[i].price
-                undo[changes].size = previous
-                undo[changes].is_bid = True
-                changes += 1
-        for i in range(n_asks):
-            previous = _side_set(&self.asks, -asks[i].price, asks[i].size)
-            if previous == 0 and asks[i].size == 0:
-                absent += 1
-            else:
-                undo[changes].key = -asks[i].price
-                undo[changes].size = previous
-                undo[changes].is_bid = False
-                changes += 1
-
-        best_bid = self.best_bid_raw_c()
-        best_ask = self.best_ask_raw_c()
-        if best_bid != 0 and best_ask != 0 and best_bid >= best_ask:
-            for i in range(changes - 1, -1, -1):
-                _side_set(&self.bids if undo[i].is_bid else &self.asks, undo[i].key, undo[i].size)
-            raise BookError(
-                f"Cannot apply deltas to {self.symbol}: the book would be crossed "
-                f"(best bid {best_bid / self.price_scale!r} >= best ask {best_ask / self.price_scale!r})",
-                {"best_bid": best_bid / self.price_scale, "best_ask": best_ask / self.price_scale},
-            )
-        self.absent_removals += absent
-        self.sequence = sequence
-        self.ts_event = ts_event
-        return 0
+        return _apply_batch(self, <const LevelRow*> bids, n_bids, <const LevelRow*> asks, n_asks, sequence, ts_event)
 
     # ------------------------------------------------------------------
     # Snapshots
@@ -411,10 +316,10 @@ cdef class OrderBook:
         self, const double* bids, Py_ssize_t n_bids, const double* asks, Py_ssize_t n_asks,
         int64_t sequence, int64_t ts_event,
     ) except -1:
-        self._reserve_scratch(n_bids + n_asks)
-        self._convert_rows(bids, n_bids, self._scratch, "bids")
-        self._convert_rows(asks, n_asks, self._scratch + n_bids, "asks")
-        return self._replace_levels(self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
+        _reserve_scratch(self, n_bids + n_asks)
+        _convert_rows(self, bids, n_bids, self._scratch, "bids")
+        _convert_rows(self, asks, n_asks, self._scratch + n_bids, "asks")
+        return _replace_levels(self, self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
 
     cdef int apply_snapshot_raw_c(
         self, const int64_t* bids, Py_ssize_t n_bids, const int64_t* asks, Py_ssize_t n_asks,
@@ -426,53 +331,10 @@ cdef class OrderBook:
             _check_raw_row(bids[2 * i], bids[2 * i + 1], f"'bids' row {i}: ")
         for i in range(n_asks):
             _check_raw_row(asks[2 * i], asks[2 * i + 1], f"'asks' row {i}: ")
-        self._reserve_scratch(n_bids + n_asks)
+        _reserve_scratch(self, n_bids + n_asks)
         memcpy(self._scratch, bids, n_bids * sizeof(LevelRow))
         memcpy(self._scratch + n_bids, asks, n_asks * sizeof(LevelRow))
-        return self._replace_levels(self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
-
-    cdef int _replace_levels(
-        self, LevelRow* bids, Py_ssize_t n_bids, LevelRow* asks, Py_ssize_t n_asks,
-        int64_t sequence, int64_t ts_event,
-    ) except -1:
-        # Sort each side by key in place (asks negated first), check it, and
-        # only then copy it over the book.
-        cdef Py_ssize_t i, kept_bids, kept_asks
-
-        if sequence < self.sequence:
-            raise BookError(
-                f"Cannot apply snapshot to {self.symbol}: 'sequence' {sequence} is older than the book's "
-                f"{self.sequence}",
-                {"sequence": sequence},
-            )
-        for i in range(n_asks):
-            asks[i].price = -asks[i].price
-        qsort(bids, n_bids, sizeof(LevelRow), _compare_rows)
-        qsort(asks, n_asks, sizeof(LevelRow), _compare_rows)
-        kept_bids = _drop_empty_rows(bids, n_bids, True, self.price_scale)
-        kept_asks = _drop_empty_rows(asks, n_asks, False, self.price_scale)
-        if kept_bids and kept_asks and bids[kept_bids - 1].price >= -asks[kept_asks - 1].price:
-            raise BookError(
-                f"Cannot apply snapshot to {self.symbol}: it is crossed (best bid "
-                f"{bids[kept_bids - 1].price / self.price_scale!r} >= best ask "
-                f"{-asks[kept_asks - 1].price / self.price_scale!r})",
-                {"sequence": sequence},
-            )
-
-        _side_reserve(&self.bids, kept_bids)
-        _side_reserve(&self.asks, kept_asks)
-        for i in range(kept_bids):
-            self.bids.keys[i] = bids[i].price
-            self.bids.sizes[i] = bids[i].size
-        for i in range(kept_asks):
-            self.asks.keys[i] = asks[i].price
-            self.asks.sizes[i] = asks[i].size
-        self.bids.slots = self.bids.levels = kept_bids
-        self.asks.slots = self.asks.levels = kept_asks
-        self.sequence = sequence
-        self.ts_event = ts_event
-        self.snapshots += 1
-        return 0
+        return _replace_levels(self, self._scratch, n_bids, self._scratch + n_bids, n_asks, sequence, ts_event)
 
     # ------------------------------------------------------------------
     # Maintenance
@@ -491,7 +353,8 @@ cdef class OrderBook:
 
         Notes
         -----
-        Runtime complexity: O(depth) when a side is longer than ``depth``, else O(1).
+        Runtime complexity: O(depth) when a side has more levels than ``depth``,
+        else O(1).
         """
         if depth < 0:
             raise ValidationError(f"'depth' must be >= 0, was {depth}", {"depth": depth})
@@ -520,7 +383,7 @@ cdef class OrderBook:
 
         Notes
         -----
-        Runtime complexity: O(1) (at most 20 levels).
+        Runtime complexity: O(1): 20 levels, plus any empty slots between them.
         """
         return self.checksum_kraken_c()
 
@@ -793,19 +656,19 @@ cdef class OrderBook:
         -----
         Runtime complexity: O(k) for the k levels the order takes.
         """
-        cdef int64_t wanted = 0, filled
+        cdef int64_t requested = 0, filled
         cdef double cost = 0.0
         cdef int code
 
         if side != BUY and side != SELL:
             raise ValidationError(f"'side' must be 'buy' or 'sell', was {side!r}", {"side": side})
-        code = _to_units(size, self.size_scale, False, &wanted)
+        code = _to_units(size, self.size_scale, False, &requested)
         if code != CONVERTED:
             _raise_conversion(code, False, size, self.size_precision, "")
         if side == BUY:
-            filled = _walk_side(&self.asks, False, wanted, &cost)
+            filled = _walk_side(&self.asks, False, requested, &cost)
         else:
-            filled = _walk_side(&self.bids, True, wanted, &cost)
+            filled = _walk_side(&self.bids, True, requested, &cost)
         if filled == 0:
             return None, 0.0, 0.0
         return (

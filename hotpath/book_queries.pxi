@@ -97,19 +97,19 @@ cdef double _sum_sizes_within(const BookSide* side, double bps) noexcept nogil:
     return total
 
 
-cdef int64_t _walk_side(const BookSide* side, bint is_bid, int64_t wanted, double* cost) noexcept nogil:
-    # Take up to ``wanted`` lots from the best level down; add ticks * lots of
+cdef int64_t _walk_side(const BookSide* side, bint is_bid, int64_t requested, double* cost) noexcept nogil:
+    # Take up to ``requested`` lots from the best level down; add ticks * lots of
     # each fill to ``cost`` and return the lots taken.
     cdef int64_t taken = 0
     cdef int64_t take
     cdef Py_ssize_t slot
 
     for slot in range(side.slots - 1, -1, -1):
-        if taken == wanted:
+        if taken == requested:
             break
         if side.sizes[slot] == 0:
             continue
-        take = min(side.sizes[slot], wanted - taken)
+        take = min(side.sizes[slot], requested - taken)
         cost[0] += (<double> _price_at(side, is_bid, slot)) * (<double> take)
         taken += take
     return taken

@@ -135,8 +135,8 @@ cdef int _check_output(object out, str name) except -1:
         or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> out)
         or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray> out)
     ):
-        shown = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        description = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
         raise ValidationError(
-            f"'{name}' must be a writable C-contiguous float64 array of shape (n, 2), was {shown}", {name: shown}
+            f"'{name}' must be a writable C-contiguous float64 array of shape (n, 2), was {description}", {name: description}
         )
     return 0

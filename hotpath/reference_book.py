@@ -339,10 +339,10 @@ class ReferenceBook:
                 isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 2 and out.shape[1] == 2
                 and out.flags.c_contiguous and out.flags.writeable
             ):
-                shown = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+                description = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
                 raise ValidationError(
-                    f"'{name}' must be a writable C-contiguous float64 array of shape (n, 2), was {shown}",
-                    {name: shown},
+                    f"'{name}' must be a writable C-contiguous float64 array of shape (n, 2), was {description}",
+                    {name: description},
                 )
         for out, is_bid in ((out_bids, True), (out_asks, False)):
             rows = self._best_first(is_bid, out.shape[0])
@@ -370,13 +370,13 @@ class ReferenceBook:
     def cost_to_take(self, side: str, size: float) -> tuple[float | None, float, float]:
         if side not in (BUY, SELL):
             raise ValidationError(f"'side' must be 'buy' or 'sell', was {side!r}", {"side": side})
-        wanted = _to_units(size, self.size_precision, False)
+        requested = _to_units(size, self.size_precision, False)
         cost = 0.0
         filled = 0
         for price, available in self._best_first(side == SELL):
-            if filled == wanted:
+            if filled == requested:
                 break
-            take = min(available, wanted - filled)
+            take = min(available, requested - filled)
             cost += float(price) * float(take)
             filled += take
         if filled == 0:

@@ -1,6 +1,6 @@
 """Replay of real Binance diff-depth captures through BinanceSequencer and OrderBook.
 
-Each capture holds the combined-stream frames of one symbol, one line each as
+Each capture contains the combined-stream frames of one symbol, one line each as
 ``<receive ns> <json>``, with the REST depth snapshot a few lines after the
 first diffs (the recorder buffered diffs while the snapshot was in flight).
 The checks: no sequence gap, the expected number of applied events, the best

@@ -1,6 +1,6 @@
 """Kraken book checksums: a real WebSocket v1 capture, Kraken's documented example, and the v2 rule.
 
-The capture holds ten pairs subscribed at depth 1000.  Each update is applied
+The capture contains ten pairs subscribed at depth 1000.  Each update is applied
 as one batch, the book is cut back to the subscribed depth (Kraken sends no
 removal for levels that fall out of it), and the CRC32 of the top 10 levels
 must equal the ``"c"`` Kraken sent with the update.  (No book of this

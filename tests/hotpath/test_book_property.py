@@ -3,8 +3,8 @@
 Streams mix valid updates with adversarial ones (crossing levels, removals of
 absent levels, NaN, infinities, off-grid and out-of-range values, stale
 sequences, duplicate and crossed snapshots).  After each step both books must
-have accepted it, or both rejected it with the same error, and then agree on
-every query; a rejected step must leave both unchanged.
+have accepted it, or both rejected it with the same error.  Then they must
+agree on every query, and a rejected step must have left both unchanged.
 """
 
 from __future__ import annotations

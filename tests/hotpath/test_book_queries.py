@@ -1,6 +1,6 @@
 """Unit tests of the book's queries, with expectations computed by hand.
 
-The ``book`` fixture (conftest.py) holds
+The ``book`` fixture (conftest.py) contains
 bids 100.00 x 1.000, 99.50 x 2.000, 99.00 x 3.000 and
 asks 100.50 x 1.500, 101.00 x 2.500, 102.00 x 4.000.
 """
