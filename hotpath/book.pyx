@@ -144,13 +144,14 @@ cdef class OrderBook:
         self.apply_delta_raw_c(is_bid, price_ticks, size_lots)
 
     cdef int apply_delta_c(self, bint is_bid, double price, double size) except -1:
-        cdef int64_t price_ticks, size_lots
-        cdef int code = _to_units(price, self.price_scale, True, &price_ticks)
+        cdef int64_t price_ticks = 0, size_lots = 0
+        cdef int code
 
-        if code != CONVERTED:
+        if not (_to_units_fast(price, self.price_scale, &price_ticks) and price_ticks > 0):
+            code = _to_units(price, self.price_scale, True, &price_ticks)
             return _raise_conversion(code, True, price, self.price_precision, "")
-        code = _to_units(size, self.size_scale, False, &size_lots)
-        if code != CONVERTED:
+        if not _to_units_fast(size, self.size_scale, &size_lots):
+            code = _to_units(size, self.size_scale, False, &size_lots)
             return _raise_conversion(code, False, size, self.size_precision, "")
         return self.apply_delta_raw_c(is_bid, price_ticks, size_lots)
 

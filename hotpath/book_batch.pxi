@@ -29,16 +29,24 @@ cdef int _reserve_scratch(OrderBook book, Py_ssize_t rows) except -1:
 
 
 cdef int _convert_rows(OrderBook book, const double* rows, Py_ssize_t n, LevelRow* out, str name) except -1:
+    cdef double price_scale = book.price_scale
+    cdef double size_scale = book.size_scale
     cdef Py_ssize_t i
     cdef int code
 
     for i in range(n):
-        code = _to_units(rows[2 * i], book.price_scale, True, &out[i].price)
+        if (
+            _to_units_fast(rows[2 * i], price_scale, &out[i].price)
+            and out[i].price > 0
+            and _to_units_fast(rows[2 * i + 1], size_scale, &out[i].size)
+        ):
+            continue
+        code = _to_units(rows[2 * i], price_scale, True, &out[i].price)
         if code != CONVERTED:
             _raise_conversion(code, True, rows[2 * i], book.price_precision, f"'{name}' row {i}: ")
-        code = _to_units(rows[2 * i + 1], book.size_scale, False, &out[i].size)
-        if code != CONVERTED:
-            _raise_conversion(code, False, rows[2 * i + 1], book.size_precision, f"'{name}' row {i}: ")
+        # The fast check failed, so one of the two values breaks a rule.
+        code = _to_units(rows[2 * i + 1], size_scale, False, &out[i].size)
+        _raise_conversion(code, False, rows[2 * i + 1], book.size_precision, f"'{name}' row {i}: ")
     return 0
 
 

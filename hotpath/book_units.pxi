@@ -18,27 +18,37 @@ cdef enum Conversion:
     OFF_GRID = 4
 
 
-cdef inline int _to_units(double value, double scale, bint is_price, int64_t* out) noexcept nogil:
-    # Convert a price (> 0) or a size (>= 0) to integer units; return a Conversion code.
-    cdef double scaled
+cdef inline bint _to_units_fast(double value, double scale, int64_t* out) noexcept nogil:
+    # Convert a value to units on the hot path; return False for any value
+    # that _to_units would reject (NaN, infinite, negative, out of range or
+    # off the grid), leaving the reason to it.  A zero price passes here.
+    cdef double scaled = value * scale
     cdef int64_t rounded
 
-    if not isfinite(value):
-        return NOT_FINITE
-    if value < 0.0 or (is_price and value == 0.0):
-        return BELOW_MINIMUM
-    scaled = value * scale
-    if scaled > MAX_FLOAT_UNITS:
-        return OUT_OF_RANGE
+    # One range check also rejects NaN, for which every comparison is false.
+    if not (scaled >= 0.0 and scaled <= MAX_FLOAT_UNITS):
+        return False
     # Truncating scaled + 0.5 rounds a non-negative value to the nearest
     # integer without a libm call; the only values it rounds differently
     # from round() lie half a unit off the grid, and those fail the check below.
     rounded = <int64_t> (scaled + 0.5)
-    if fabs(scaled - <double> rounded) > GRID_TOLERANCE + scaled * GRID_ULPS:
-        return OFF_GRID
-    if is_price and rounded == 0:
-        return BELOW_MINIMUM
     out[0] = rounded
+    return fabs(scaled - <double> rounded) <= GRID_TOLERANCE + scaled * GRID_ULPS
+
+
+cdef int _to_units(double value, double scale, bint is_price, int64_t* out) noexcept nogil:
+    # Convert a price (> 0) or a size (>= 0) to integer units; return a
+    # Conversion code naming the first rule the value breaks.
+    if not isfinite(value):
+        return NOT_FINITE
+    if value < 0.0 or (is_price and value == 0.0):
+        return BELOW_MINIMUM
+    if value * scale > MAX_FLOAT_UNITS:
+        return OUT_OF_RANGE
+    if not _to_units_fast(value, scale, out):
+        return OFF_GRID
+    if is_price and out[0] == 0:
+        return BELOW_MINIMUM
     return CONVERTED
 
 
