@@ -88,6 +88,12 @@ class SpotStream:
             event = [(True, float(p), float(q)) for p, q in bids] + [(False, float(p), float(q)) for p, q in asks]
             event.sort(key=lambda delta: delta[2] != 0.0)
             deltas.extend(event)
+        # The whole stream as one batch per side: rows keep their order within
+        # a side, and the sides never interact, so the final book is the same.
+        self.whole_stream = (
+            np.concatenate([bids for bids, _ in self.batches]),
+            np.concatenate([asks for _, asks in self.batches]),
+        )
         self.delta_count = len(deltas)
         self.row_count = sum(len(b) + len(a) for b, a in self.batches)
         self.chunks = [deltas[i : i + TOP_OF_BOOK_EVERY] for i in range(0, len(deltas), TOP_OF_BOOK_EVERY)]
@@ -116,19 +122,20 @@ def require(implementation: str) -> None:
         pytest.skip("cryptofeed's order_book is not installed: pip install '.[bench]'")
 
 
-def replay_deltas(book, chunks):
+def replay_deltas(book, chunks, read_top=True):
     apply_delta = book.apply_delta
     best_bid = book.best_bid
     best_ask = book.best_ask
     for chunk in chunks:
         for is_bid, price, size in chunk:
             apply_delta(is_bid, price, size)
-        best_bid()
-        best_ask()
+        if read_top:
+            best_bid()
+            best_ask()
     return book
 
 
-def replay_deltas_cryptofeed(book, chunks):
+def replay_deltas_cryptofeed(book, chunks, read_top=True):
     bids = book.bids
     asks = book.asks
     for chunk in chunks:
@@ -138,19 +145,28 @@ def replay_deltas_cryptofeed(book, chunks):
                 side[price] = size
             elif price in side:
                 del side[price]
-        bids.index(0)
-        asks.index(0)
+        if read_top:
+            bids.index(0)
+            asks.index(0)
     return book
 
 
+@pytest.mark.parametrize("read_top", [True, False], ids=["top_every_10", "no_reads"])
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-def test_bench_replay_one_delta_per_call(benchmark, spot, record_median, implementation):
+def test_bench_replay_one_delta_per_call(benchmark, spot, record_median, implementation, read_top):
+    # cryptofeed's book sorts its keys again on the first ordered read after
+    # a change, so it is measured with and without the top-of-book reads.
     require(implementation)
     replay = replay_deltas_cryptofeed if implementation == "cryptofeed" else replay_deltas
+    rounds = 5 if implementation == "reference" else 15
     book = benchmark.pedantic(
-        replay, setup=lambda: ((spot.fresh_book(implementation), spot.chunks), {}), rounds=15, warmup_rounds=1
+        replay,
+        setup=lambda: ((spot.fresh_book(implementation), spot.chunks, read_top), {}),
+        rounds=rounds,
+        warmup_rounds=1,
     )
-    record_median(benchmark, "replay, one delta per call", implementation, spot.delta_count)
+    group = "replay, top every 10 deltas" if read_top else "replay, no top reads"
+    record_median(benchmark, group, implementation, spot.delta_count)
 
     expected = spot.fresh_book("compiled")
     for bids, asks in spot.batches:
@@ -187,6 +203,24 @@ def test_bench_batch_per_event(benchmark, spot, record_median, implementation):
         target, setup=lambda: ((spot.fresh_book(book_kind), batches), {}), rounds=rounds, warmup_rounds=1
     )
     record_median(benchmark, "batch per event (numpy)", implementation, spot.row_count)
+    assert book.bid_count > 1_500
+
+
+def apply_whole_stream(book, bids, asks):
+    book.apply_deltas(bids, asks)
+    return book
+
+
+@pytest.mark.parametrize("implementation", ["compiled", "reference"])
+def test_bench_batch_whole_stream(benchmark, spot, record_median, implementation):
+    rounds = 3 if implementation == "reference" else 30
+    book = benchmark.pedantic(
+        apply_whole_stream,
+        setup=lambda: ((spot.fresh_book(implementation), *spot.whole_stream), {}),
+        rounds=rounds,
+        warmup_rounds=1,
+    )
+    record_median(benchmark, "batch, whole stream at once", implementation, spot.row_count)
     assert book.bid_count > 1_500
 
 
