@@ -157,6 +157,7 @@ cdef class OrderBook:
 
     cdef int apply_delta_raw_c(self, bint is_bid, int64_t price_ticks, int64_t size_lots) except -1:
         cdef BookSide* side
+        cdef Py_ssize_t hint
 
         if price_ticks <= 0 or size_lots < 0:
             return _check_raw_row(price_ticks, size_lots, "")
@@ -171,7 +172,8 @@ cdef class OrderBook:
             price_ticks = -price_ticks
         if side.slots == side.capacity:
             _side_reserve(side, side.slots + 1)
-        if _side_set(side, price_ticks, size_lots) == 0 and size_lots == 0:
+        hint = side.slots
+        if _side_set(side, price_ticks, size_lots, &hint) == 0 and size_lots == 0:
             self.absent_removals += 1
         return 0
 

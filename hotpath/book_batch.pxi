@@ -59,7 +59,8 @@ cdef int _apply_batch(
     # per row, is reserved first so nothing below fails.
     cdef UndoRecord* undo
     cdef UndoRecord* grown
-    cdef Py_ssize_t i, changes = 0
+    cdef BookSide* side
+    cdef Py_ssize_t i, hint, changes = 0
     cdef int64_t previous, absent = 0, best_bid, best_ask
 
     if sequence < book.sequence:
@@ -77,8 +78,9 @@ cdef int _apply_batch(
         book._undo_capacity = n_bids + n_asks
     undo = book._undo
 
+    hint = book.bids.slots
     for i in range(n_bids):
-        previous = _side_set(&book.bids, bids[i].price, bids[i].size)
+        previous = _side_set(&book.bids, bids[i].price, bids[i].size, &hint)
         if previous == 0 and bids[i].size == 0:
             absent += 1
         else:
@@ -86,8 +88,9 @@ cdef int _apply_batch(
             undo[changes].size = previous
             undo[changes].is_bid = True
             changes += 1
+    hint = book.asks.slots
     for i in range(n_asks):
-        previous = _side_set(&book.asks, -asks[i].price, asks[i].size)
+        previous = _side_set(&book.asks, -asks[i].price, asks[i].size, &hint)
         if previous == 0 and asks[i].size == 0:
             absent += 1
         else:
@@ -100,7 +103,9 @@ cdef int _apply_batch(
     best_ask = book.best_ask_raw_c()
     if best_bid != 0 and best_ask != 0 and best_bid >= best_ask:
         for i in range(changes - 1, -1, -1):
-            _side_set(&book.bids if undo[i].is_bid else &book.asks, undo[i].key, undo[i].size)
+            side = &book.bids if undo[i].is_bid else &book.asks
+            hint = side.slots
+            _side_set(side, undo[i].key, undo[i].size, &hint)
         raise BookError(
             f"Cannot apply deltas to {book.symbol}: the book would be crossed "
             f"(best bid {best_bid / book.price_scale!r} >= best ask {best_ask / book.price_scale!r})",

@@ -70,27 +70,44 @@ cdef void _side_compact(BookSide* side) noexcept nogil:
     side.slots = kept
 
 
-cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key) noexcept nogil:
-    # Return the first slot whose key is >= ``key`` (``slots`` if none).
-    # The search gallops down from the best level (probing 1, 2, 4, ... slots
-    # below it) before bisecting, so a level d places from the top costs
-    # O(log d) probes however deep the side is.  The bisection has no
-    # data-dependent branch (the compiler emits a conditional move), since
-    # mispredicted branches used to cost more than the probes themselves.
+cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key, Py_ssize_t start) noexcept nogil:
+    # Return the first slot whose key is >= ``key`` (``slots`` if none),
+    # searching outwards from slot ``start``: probes 1, 2, 4, ... slots away
+    # bracket the answer, then a bisection finds it.  A level d slots from
+    # ``start`` costs O(log d) probes however deep the side is.  Single updates
+    # start at the top (``slots``), where most of them land; a batch starts
+    # each row where the previous row landed, since exchanges send an event's
+    # levels in price order.  The bisection has no data-dependent branch (the
+    # compiler emits a conditional move), as mispredicted branches used to
+    # cost more than the probes themselves.
     cdef const int64_t* keys = side.keys
     cdef Py_ssize_t n = side.slots
-    cdef Py_ssize_t low = 0
-    cdef Py_ssize_t high = n
     cdef Py_ssize_t distance = 1
-    cdef Py_ssize_t probe, half, width
+    cdef Py_ssize_t low, high, probe, half, width
 
-    while distance <= n:
-        probe = n - distance
-        if keys[probe] < key:
+    if start > n:
+        start = n
+    if start == n or keys[start] >= key:
+        low = 0
+        high = start
+        while distance <= start:
+            probe = start - distance
+            if keys[probe] < key:
+                low = probe + 1
+                break
+            high = probe
+            distance <<= 1
+    else:
+        low = start + 1
+        high = n
+        while start + distance < n:
+            probe = start + distance
+            if keys[probe] >= key:
+                high = probe
+                break
             low = probe + 1
-            break
-        high = probe
-        distance <<= 1
+            distance <<= 1
+
     # The answer is in [low, low + width]; each step halves ``width``
     # whichever way the comparison goes, so the loop's branch is predictable.
     width = high - low
@@ -103,15 +120,17 @@ cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key) noexcept 
     return low
 
 
-cdef inline void _side_insert(BookSide* side, Py_ssize_t index, int64_t key, int64_t size) noexcept nogil:
-    # Put a new key before slot ``index``.  An empty slot within
-    # EMPTY_SLOT_REACH slots absorbs the shift; otherwise the levels from
-    # ``index`` to the top move up one slot, one memmove being faster than a
-    # long scan for an empty slot.  The caller guarantees room for one slot.
+cdef inline Py_ssize_t _side_insert(BookSide* side, Py_ssize_t index, int64_t key, int64_t size) noexcept nogil:
+    # Put a new key before slot ``index`` and return the slot it lands in.  An
+    # empty slot within EMPTY_SLOT_REACH slots absorbs the shift.  Otherwise
+    # the levels from ``index`` to the top move up one slot, since one memmove
+    # is faster than a long scan for an empty slot.  The caller guarantees
+    # room for one more slot.
     cdef Py_ssize_t up = index
     cdef Py_ssize_t down = index - 1
     cdef Py_ssize_t stop = min(index + EMPTY_SLOT_REACH, side.slots)
 
+    side.levels += 1
     while up < stop:
         if side.sizes[up] == 0:
             break
@@ -120,8 +139,7 @@ cdef inline void _side_insert(BookSide* side, Py_ssize_t index, int64_t key, int
             memmove(side.sizes + down, side.sizes + down + 1, (index - 1 - down) * sizeof(int64_t))
             side.keys[index - 1] = key
             side.sizes[index - 1] = size
-            side.levels += 1
-            return
+            return index - 1
         up += 1
         down -= 1
     if up == stop:
@@ -132,15 +150,18 @@ cdef inline void _side_insert(BookSide* side, Py_ssize_t index, int64_t key, int
     side.sizes[index] = size
     if up == side.slots:
         side.slots += 1
-    side.levels += 1
+    return index
 
 
-cdef inline int64_t _side_set(BookSide* side, int64_t key, int64_t size) noexcept nogil:
+cdef inline int64_t _side_set(BookSide* side, int64_t key, int64_t size, Py_ssize_t* hint) noexcept nogil:
     # Set the level at ``key`` to ``size`` (0 removes it) and return the size
-    # it had before (0 if absent).  The caller guarantees room for one slot.
-    cdef Py_ssize_t index = _side_locate(side, key)
+    # it had before (0 if absent).  The search starts at slot ``hint[0]``,
+    # which is then set to the slot of ``key`` for the next search.  The
+    # caller guarantees room for one more slot.
+    cdef Py_ssize_t index = _side_locate(side, key, hint[0])
     cdef int64_t previous
 
+    hint[0] = index
     if index < side.slots and side.keys[index] == key:
         previous = side.sizes[index]
         side.sizes[index] = size
@@ -154,9 +175,10 @@ cdef inline int64_t _side_set(BookSide* side, int64_t key, int64_t size) noexcep
                     side.slots -= 1
             elif side.slots - side.levels > side.levels + MAX_EXTRA_EMPTY:
                 _side_compact(side)
+                hint[0] = side.slots
         return previous
     if size != 0:
-        _side_insert(side, index, key, size)
+        hint[0] = _side_insert(side, index, key, size)
     return 0
 
 
