@@ -5,10 +5,11 @@
 # and shift only a short tail of the arrays.
 #
 # Removing a level below the top leaves an empty slot (size 0) that keeps its
-# key, instead of shifting every level above it.  An insert then shifts levels
-# only as far as the nearest empty slot, in either direction.  Exchanges such
-# as Binance update levels hundreds of places deep all the time, and this keeps
-# those updates from moving the whole top of the book.  The rules:
+# key, instead of shifting every level above it.  An insert shifts levels
+# into an empty slot within EMPTY_SLOT_REACH slots if there is one, and
+# otherwise up to the top.  Exchanges such as Binance update levels hundreds
+# of places deep all the time, and this keeps most of those updates from
+# moving the whole top of the book.  The rules:
 #   - keys strictly ascend over all ``slots``, empty slots included;
 #   - the last slot always holds a level (empty slots at the top are dropped);
 #   - ``levels`` counts the non-empty slots;
@@ -20,6 +21,8 @@ cdef enum:
     # doubles, so a side costs O(log n) reallocations in its lifetime.
     MIN_CAPACITY = 64
     MAX_EXTRA_EMPTY = 64
+    # Replaying the Binance spot capture under callgrind, reaches of 8 and 16
+    # slots executed the fewest instructions (2: 12 % more, 32: 2 % more).
     EMPTY_SLOT_REACH = 16
 
 
