@@ -442,12 +442,12 @@ cdef class OrderBook:
 
     @property
     def bid_count(self):
-        """Number of bid levels."""
+        """Number of bid levels (O(1))."""
         return self.bids.levels
 
     @property
     def ask_count(self):
-        """Number of ask levels."""
+        """Number of ask levels (O(1))."""
         return self.asks.levels
 
     def best_bid(self):
