@@ -6,10 +6,10 @@ ratio to the reference book measured in the same run.  cryptofeed's
 ``order_book.OrderBook`` (the ``bench`` extra) joins where it is installed.
 
 Data: the real Binance spot BTCUSDT capture.  The book starts from the REST
-snapshot plus the first file's diffs (untimed), about 1,300 bids and 2,300
-asks, and the timed rounds replay the second file's 3,044 diffs, after which
-the book has about 2,000 bids and 3,000 asks.  Everything is decoded into
-Python floats and numpy arrays before timing.
+snapshot plus the first file's diffs (untimed): 1,209 bids and 2,196 asks.
+The timed rounds replay the second file's 3,044 diffs (174,021 level
+changes), after which the book has 1,971 bids and 2,962 asks.  Everything is
+decoded into Python floats and numpy arrays before timing.
 """
 
 from __future__ import annotations
