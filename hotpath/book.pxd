@@ -27,7 +27,7 @@ cdef struct BookSide:
 
 
 cdef struct LevelRow:
-    # One (price, size) row of a batch; the layout of an int64 (n, 2) array row.
+    # One (price, size) row of a batch, laid out as a row of an int64 (n, 2) array.
     int64_t price
     int64_t size
 
@@ -40,7 +40,7 @@ cdef struct UndoRecord:
 
 
 # Return ``levels`` as a C-contiguous (n, 2) float64 array (int64 if ``raw``),
-# without a copy when it already is one; raise ValidationError naming ``name``.
+# without a copy when it already is one.  Raise ValidationError naming ``name``.
 cdef cnp.ndarray as_level_array(object levels, str name, bint raw)
 
 
@@ -70,11 +70,11 @@ cdef class OrderBook:
     cdef UndoRecord* _undo          # changes of the batch being applied
     cdef Py_ssize_t _undo_capacity
 
-    # Single level; size 0 removes.  Raises BookError, the book unchanged.
+    # One level, where size 0 removes it.  Raise BookError and leave the book unchanged.
     cdef int apply_delta_c(self, bint is_bid, double price, double size) except -1
     cdef int apply_delta_raw_c(self, bint is_bid, int64_t price_ticks, int64_t size_lots) except -1
 
-    # Atomic batches of (price, size) rows; ``sequence`` must not be below the
+    # Atomic batches of (price, size) rows.  ``sequence`` must not be below the
     # book's sequence (pass ``self.sequence`` to keep it).
     cdef int apply_deltas_c(
         self, const double* bids, Py_ssize_t n_bids, const double* asks, Py_ssize_t n_asks,
@@ -85,7 +85,7 @@ cdef class OrderBook:
         int64_t sequence, int64_t ts_event,
     ) except -1
 
-    # Replace the whole book; rows in any order.
+    # Replace the whole book with rows in any order.
     cdef int apply_snapshot_c(
         self, const double* bids, Py_ssize_t n_bids, const double* asks, Py_ssize_t n_asks,
         int64_t sequence, int64_t ts_event,
@@ -97,7 +97,7 @@ cdef class OrderBook:
 
     cdef void truncate_c(self, Py_ssize_t depth) noexcept
 
-    # Best prices in ticks and sizes in lots; 0 when the side is empty.
+    # Best prices in ticks and sizes in lots, or 0 when the side is empty.
     cdef int64_t best_bid_raw_c(self) noexcept
     cdef int64_t best_ask_raw_c(self) noexcept
     cdef int64_t best_bid_size_raw_c(self) noexcept

@@ -1,6 +1,6 @@
 # Batch and snapshot mechanics of OrderBook (included by book.pyx).  They
-# work on the book's C fields; the methods in book.pyx validate arguments,
-# document the behaviour and call them.
+# work on the book's C fields, and the methods in book.pyx, which validate
+# arguments and document the behaviour, call them.
 
 
 cdef int _raise_cross(OrderBook book, bint is_bid, int64_t price_ticks) except -1:

@@ -15,7 +15,7 @@ cdef inline int64_t _price_at(const BookSide* side, bint is_bid, Py_ssize_t slot
 cdef Py_ssize_t _fill_top(
     const BookSide* side, bint is_bid, double* out, Py_ssize_t rows, double price_scale, double size_scale
 ) noexcept nogil:
-    # Write up to ``rows`` best levels into ``out`` as (price, size) rows; return how many.
+    # Write up to ``rows`` best levels into ``out`` as (price, size) rows and return how many.
     cdef Py_ssize_t slot = side.slots - 1
     cdef Py_ssize_t written = 0
 
@@ -98,8 +98,8 @@ cdef double _sum_sizes_within(const BookSide* side, double bps) noexcept nogil:
 
 
 cdef int64_t _walk_side(const BookSide* side, bint is_bid, int64_t requested, double* cost) noexcept nogil:
-    # Take up to ``requested`` lots from the best level down; add ticks * lots of
-    # each fill to ``cost`` and return the lots taken.
+    # Take up to ``requested`` lots from the best level down, add ticks * lots
+    # of each fill to ``cost``, and return the lots taken.
     cdef int64_t taken = 0
     cdef int64_t take
     cdef Py_ssize_t slot

@@ -10,14 +10,14 @@
 # otherwise up to the top.  Exchanges such as Binance update levels hundreds
 # of places deep all the time, and this keeps most of those updates from
 # moving the whole top of the book.  The rules:
-#   - keys strictly ascend over all ``slots``, empty slots included;
-#   - the last slot always holds a level (empty slots at the top are dropped);
-#   - ``levels`` counts the non-empty slots;
-#   - once a removal leaves more than ``levels + MAX_EXTRA_EMPTY`` empty
+#   - Keys strictly ascend over all ``slots``, empty slots included.
+#   - The last slot always contains a level (empty slots at the top are dropped).
+#   - ``levels`` counts the non-empty slots.
+#   - Once a removal leaves more than ``levels + MAX_EXTRA_EMPTY`` empty
 #     slots, the side is compacted, so walks skip at most that many.
 
 cdef enum:
-    # Room for this many slots is allocated on the first insert; capacity then
+    # Room for this many slots is allocated on the first insert.  Capacity then
     # doubles, so a side costs O(log n) reallocations in its lifetime.
     MIN_CAPACITY = 64
     MAX_EXTRA_EMPTY = 64
@@ -78,7 +78,7 @@ cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key, Py_ssize_
     # searching outwards from slot ``start``: probes 1, 2, 4, ... slots away
     # bracket the answer, then a bisection finds it.  A level d slots from
     # ``start`` costs O(log d) probes however deep the side is.  Single updates
-    # start at the top (``slots``), where most of them land; a batch starts
+    # start at the top (``slots``), where most of them land.  A batch starts
     # each row where the previous row landed, since exchanges send an event's
     # levels in price order.  The bisection has no data-dependent branch (the
     # compiler emits a conditional move), as mispredicted branches used to
@@ -111,7 +111,7 @@ cdef inline Py_ssize_t _side_locate(const BookSide* side, int64_t key, Py_ssize_
             low = probe + 1
             distance <<= 1
 
-    # The answer is in [low, low + width]; each step halves ``width``
+    # The answer is in [low, low + width].  Each step halves ``width``
     # whichever way the comparison goes, so the loop's branch is predictable.
     width = high - low
     while width > 1:
@@ -212,7 +212,7 @@ cdef int _compare_rows(const void* left, const void* right) noexcept nogil:
 
 cdef Py_ssize_t _drop_empty_rows(LevelRow* rows, Py_ssize_t n, bint is_bid, double price_scale) except -1:
     # Compact out rows of size 0 from rows sorted by key, rejecting a key
-    # listed twice; return how many rows remain.
+    # listed twice, and return how many rows remain.
     cdef Py_ssize_t i, kept = 0
 
     for i in range(n):

@@ -1,11 +1,11 @@
 # Float to fixed-point conversion and input arrays (included by book.pyx).
 
 # Float inputs above 2**53 units cannot name every integer, so their grid
-# check would be meaningless; such values must come in as ints (``*_raw``).
+# check would be meaningless.  Such values must come in as ints (``*_raw``).
 cdef double MAX_FLOAT_UNITS = 9007199254740992.0
 
 # ``value * 10**precision`` is within about one ulp of the exact integer for a
-# float parsed from an on-grid decimal; allowing four ulps plus a millionth of
+# float parsed from an on-grid decimal.  Allowing four ulps plus a millionth of
 # a unit accepts every such float and rejects any value off the grid by more.
 cdef double GRID_TOLERANCE = 1e-6
 cdef double GRID_ULPS = 4.0 * 2.220446049250313e-16
@@ -19,7 +19,7 @@ cdef enum Conversion:
 
 
 cdef inline bint _to_units_fast(double value, double scale, int64_t* out) noexcept nogil:
-    # Convert a value to units on the hot path; return False for any value
+    # Convert a value to units on the hot path, returning False for any value
     # that _to_units would reject (NaN, infinite, negative, out of range or
     # off the grid), leaving the reason to it.  A zero price passes here.
     cdef double scaled = value * scale
@@ -29,7 +29,7 @@ cdef inline bint _to_units_fast(double value, double scale, int64_t* out) noexce
     if not (scaled >= 0.0 and scaled <= MAX_FLOAT_UNITS):
         return False
     # Truncating scaled + 0.5 rounds a non-negative value to the nearest
-    # integer without a libm call; the only values it rounds differently
+    # integer without a libm call.  The only values it rounds differently
     # from round() lie half a unit off the grid, and those fail the check below.
     rounded = <int64_t> (scaled + 0.5)
     out[0] = rounded
@@ -37,7 +37,7 @@ cdef inline bint _to_units_fast(double value, double scale, int64_t* out) noexce
 
 
 cdef int _to_units(double value, double scale, bint is_price, int64_t* out) noexcept nogil:
-    # Convert a price (> 0) or a size (>= 0) to integer units; return a
+    # Convert a price (> 0) or a size (>= 0) to integer units and return a
     # Conversion code naming the first rule the value breaks.
     if not isfinite(value):
         return NOT_FINITE
@@ -91,7 +91,7 @@ cdef int _check_raw_row(int64_t price, int64_t size, str where) except -1:
 
 cdef cnp.ndarray as_level_array(object levels, str name, bint raw):
     # Return ``levels`` as a C-contiguous (n, 2) float64 array (int64 if
-    # ``raw``); arrays already in that form pass through without a copy.
+    # ``raw``).  Arrays already in that form pass through without a copy.
     cdef cnp.ndarray array
     cdef int typenum = cnp.NPY_INT64 if raw else cnp.NPY_FLOAT64
 

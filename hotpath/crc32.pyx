@@ -8,7 +8,7 @@ well under a microsecond.
 
 from libc.stdint cimport uint32_t
 
-# _TABLES[0] is the classic byte-at-a-time table; _TABLES[k][b] is the CRC of
+# _TABLES[0] is the classic byte-at-a-time table, and _TABLES[k][b] is the CRC of
 # byte b followed by k zero bytes, so eight lookups advance the CRC by eight
 # bytes at once.
 cdef uint32_t _TABLES[8][256]
@@ -33,7 +33,7 @@ cdef void _fill_tables() noexcept nogil:
 
 
 cdef inline uint32_t _load_le32(const unsigned char* p) noexcept nogil:
-    # Byte by byte so the result does not depend on the host's endianness;
+    # Byte by byte so the result does not depend on the host's endianness.
     # compilers turn this into a single load on little-endian machines.
     return (<uint32_t> p[0]) | (<uint32_t> p[1] << 8) | (<uint32_t> p[2] << 16) | (<uint32_t> p[3] << 24)
 

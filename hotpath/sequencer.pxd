@@ -23,7 +23,7 @@ cdef class BinanceSequencer:
     """Events rejected with SequenceGap."""
     cdef int64_t _joined_snapshot     # book.snapshots when the first event after it was applied
 
-    # Return APPLIED (the event fits the book) or STALE; raise SequenceGap.
+    # Return APPLIED (the event fits the book) or STALE, or raise SequenceGap.
     # Changes nothing.
     cdef int check_c(self, int64_t first_id, int64_t last_id, int64_t prev_id) except -1
     cdef int apply_c(
