@@ -33,7 +33,7 @@ def _step_text(precision: int) -> str:
 
 
 def _to_units(value: float, precision: int, is_price: bool, where: str = "") -> int:
-    """Convert a price (> 0) or size (>= 0) to ticks or lots; raise BookError if invalid."""
+    """Convert a price (> 0) or size (>= 0) to ticks or lots, raising BookError if invalid."""
     name = "price" if is_price else "size"
     value = float(value)
     scaled = value * 10.0**precision
@@ -91,10 +91,10 @@ def _rows(levels, name: str, raw: bool) -> np.ndarray:
 
 
 class ReferenceBook:
-    """L2 order book in plain Python; see :class:`cryptobot.hotpath.book.OrderBook` for the contract.
+    """L2 order book in plain Python, with the contract of :class:`cryptobot.hotpath.book.OrderBook`.
 
-    Bids and asks are ``SortedDict`` maps from price ticks to size lots; the
-    best bid is the last key, the best ask the first.
+    Bids and asks are ``SortedDict`` maps from price ticks to size lots, so the
+    best bid is the last key and the best ask the first.
     """
 
     def __init__(self, symbol: str, price_precision: int, size_precision: int):
