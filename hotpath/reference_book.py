@@ -82,6 +82,8 @@ def _rows(levels, name: str, raw: bool) -> np.ndarray:
             f"'{name}' must hold integer ticks and lots for a *_raw method, was dtype {array.dtype}",
             {name: str(array.dtype)},
         )
+    if raw and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise ValidationError(f"'{name}' holds a value above the int64 range", {name: str(array.dtype)})
     if not raw and array.dtype.kind not in "iuf":
         raise ValidationError(
             f"'{name}' must hold numbers, was dtype {array.dtype}; parse decimal strings before passing them",

@@ -246,6 +246,18 @@ def test_deltas_raw_reject_float_rows(book):
         book.apply_deltas_raw([], np.array([[100.6, 1.0]]))
 
 
+def test_deltas_raw_reject_uint64_above_int64(book, state_of):
+    before = state_of(book)
+    with pytest.raises(ValidationError, match=r"'bids' holds a value above the int64 range"):
+        book.apply_deltas_raw(np.array([[2**63, 1]], dtype=np.uint64), [])
+    assert state_of(book) == before
+
+
+def test_deltas_raw_accept_uint64_in_range(book):
+    book.apply_deltas_raw(np.array([[10_020, 5]], dtype=np.uint64), [])
+    assert book.best_bid() == 100.2
+
+
 def test_deltas_raw_reject_invalid_row(book, state_of):
     before = state_of(book)
     with pytest.raises(BookError, match=r"'bids' row 1: 'price' must be > 0 ticks, was -5"):
