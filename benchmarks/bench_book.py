@@ -158,7 +158,7 @@ def test_bench_replay_one_delta_per_call(benchmark, spot, record_median, impleme
     # a change, so it is measured with and without the top-of-book reads.
     require(implementation)
     replay = replay_deltas_cryptofeed if implementation == "cryptofeed" else replay_deltas
-    rounds = 5 if implementation == "reference" else 15
+    rounds = 5 if implementation == "reference" else 25
     book = benchmark.pedantic(
         replay,
         setup=lambda: ((spot.fresh_book(implementation), spot.chunks, read_top), {}),
@@ -198,7 +198,7 @@ def test_bench_batch_per_event(benchmark, spot, record_median, implementation):
         target, batches, book_kind = apply_raw_batches, spot.raw_batches, "compiled"
     else:
         target, batches, book_kind = apply_batches, spot.batches, implementation
-    rounds = 5 if implementation == "reference" else 30
+    rounds = 5 if implementation == "reference" else 60
     book = benchmark.pedantic(
         target, setup=lambda: ((spot.fresh_book(book_kind), batches), {}), rounds=rounds, warmup_rounds=1
     )
@@ -213,7 +213,7 @@ def apply_whole_stream(book, bids, asks):
 
 @pytest.mark.parametrize("implementation", ["compiled", "reference"])
 def test_bench_batch_whole_stream(benchmark, spot, record_median, implementation):
-    rounds = 3 if implementation == "reference" else 30
+    rounds = 3 if implementation == "reference" else 60
     book = benchmark.pedantic(
         apply_whole_stream,
         setup=lambda: ((spot.fresh_book(implementation), *spot.whole_stream), {}),
