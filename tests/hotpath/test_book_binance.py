@@ -151,7 +151,7 @@ def recordings(sample_data):
         ("cm_btcusd_perp", True),
     ],
 )
-def test_binance_replay_matches_tickers_and_decimal_book(recordings, name, raw):
+def test_binance_replay_matches_references(recordings, name, raw):
     capture = CAPTURES[name]
     recording = recordings(name)
     snapshot = recording.snapshot

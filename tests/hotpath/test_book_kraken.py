@@ -102,7 +102,7 @@ def test_kraken_checksum_documented_v1_example(book_class):
 
 
 @pytest.mark.parametrize("book_class", [OrderBook, ReferenceBook])
-def test_kraken_checksum_v2_formats_numbers_at_pair_precision(book_class):
+def test_kraken_checksum_v2_number_format(book_class):
     # v2 sends JSON numbers, so 45285.0 arrives as 45285.0 and 1.0 as 1.0;
     # the checksum formats them at the pair's precisions (price 1, qty 8)
     # before removing the '.' and the leading zeros.

@@ -68,7 +68,7 @@ def test_delta_size_zero_removes_level(book):
     book.check_integrity()
 
 
-def test_delta_removing_absent_level_counts_and_changes_nothing(book, state_of):
+def test_delta_absent_removal_counted(book, state_of):
     before = state_of(book)
     book.apply_delta(True, 98.0, 0.0)
     book.apply_delta(False, 100.0, 0.0)
