@@ -49,8 +49,12 @@ here = Path(__file__).parent
 # build-only include folder.
 CIMPORT_ROOT = here / "build" / "cimport"
 CIMPORT_ROOT.mkdir(parents=True, exist_ok=True)
-if not (CIMPORT_ROOT / "cryptobot").is_symlink():
-    (CIMPORT_ROOT / "cryptobot").symlink_to(here.resolve(), target_is_directory=True)
+_package_link = CIMPORT_ROOT / "cryptobot"
+if _package_link.is_symlink() and _package_link.resolve() != here.resolve():
+    _package_link.unlink()  # left by a checkout that has since moved
+if not _package_link.is_symlink():
+    _package_link.symlink_to(here.resolve(), target_is_directory=True)
+
 extensions = [
     Extension(
         f"cryptobot.hotpath.{pyx.stem}",
