@@ -297,8 +297,14 @@ class SimulatedExchange:
             if price is None:
                 self._report(REJECTED, working.order_id, self.now, reason="no market price to value the order")
                 return False
-            # A market buy may walk the book: keep a margin for slippage and fees.
-            margin = Decimal("1.05") if working.price is None else Decimal(1) + self.taker_fee
+            if working.price is None and bar_open is None and working.symbol in self._books:
+                # A market buy may walk the book: keep a margin for slippage and fees.
+                margin = Decimal("1.05")
+            elif working.price is None:
+                # Without a book it fills at exactly this price moved by the slippage.
+                margin = (Decimal(1) + self.slippage) * (Decimal(1) + self.taker_fee)
+            else:
+                margin = Decimal(1) + self.taker_fee
             asset, amount = instrument.quote, working.quantity * price * margin
         try:
             self.account.reserve(asset, amount)

@@ -90,6 +90,19 @@ class Harness:
         self.strategy = self.strategy_actor.strategy
         bus.publish(topics.book_status(spec.exchange, spec.symbol),
                     BookStatus(spec.exchange, spec.symbol, True, "replay", spec.start_ns))
+        bus.subscribe(topics.ALL_ORDERS, self._resize)
+
+    def _resize(self, update) -> None:
+        # Compounding: once flat again, the next entry spends position_size of the equity then.
+        # Bus subscribers run as the update is published, before any actor handles it.
+        if update.fill is None:
+            return
+        quote, base = self.totals()
+        if base != 0:
+            return
+        allocation = quote * self.spec.position_size
+        self.strategy.config.capital_allocation = allocation
+        self.risk.tell(SetRiskLimits(self.spec.strategy_id, RiskLimits(capital_allocation=allocation, max_positions=1)))
 
     # -- events -----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from cryptobot.core.types import TIMEFRAMES_NS
 # Strategy types whose kernel the trade replay loop drives in C.
 TICK_STRATEGIES = ("mean_reversion", "momentum")
 FEE_MODES = ("received", "quote")
+FINEST_GRID = Decimal("0.00000001")
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class BacktestSpec:
     """One backtest; see ``docs/backtesting.md`` for what each term means.
 
     ``parameters`` are the strategy's full, validated parameters.
-    ``position_size`` is the fraction of ``initial_capital`` one entry
-    spends: the simulated exchange reserves 5 % above the price for a
-    market buy, so 1.0 would be rejected for lack of funds.
+    ``position_size`` is the fraction of the equity one entry spends, the
+    equity taken when the account was last flat (at first the initial
+    capital); the rest pays fees and absorbs the move between the signal
+    and the fill, since an order the account cannot pay for is rejected.
     """
 
     strategy_type: str
@@ -47,7 +49,7 @@ class BacktestSpec:
     fee_mode: str = "quote"
     latency_ns: int = 1_000_000
     slippage_bps: Decimal = Decimal(0)
-    position_size: Decimal = Decimal("0.9")
+    position_size: Decimal = Decimal("0.95")
     risk_free_rate: float = 0.0
     max_equity_points: int = 2000
     owner_id: str | None = None
@@ -128,16 +130,17 @@ class BacktestSpec:
         return BacktestSpec.from_json(data)
 
     def make_instrument(self) -> Instrument:
-        """The instrument the run trades: its filters when known, else one that rounds nothing.
+        """The instrument the run trades: its filters when known, else a grid of 1e-8 and no minimums.
 
-        NOTE: without the exchange's reference data no filter applies, so
-        quantities stay as the strategy sized them.
+        NOTE: without the exchange's reference data the only filter is the
+        1e-8 grid (the finest exchanges use), which keeps a quantity sized
+        as capital / price from rounding above the capital.
         """
         base, quote = split_symbol(self.symbol)
         data = self.instrument
         if not data:
             return Instrument(self.exchange, self.symbol, self.symbol.replace("/", ""), base, quote,
-                              tick_size=Decimal(0), step_size=Decimal(0))
+                              tick_size=FINEST_GRID, step_size=FINEST_GRID)
         return Instrument(self.exchange, self.symbol, data["exchange_symbol"], data["base"], data["quote"],
                           tick_size=Decimal(data["tick_size"]), step_size=Decimal(data["step_size"]),
                           min_qty=Decimal(data["min_qty"]), max_qty=Decimal(data["max_qty"]),
