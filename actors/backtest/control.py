@@ -2,7 +2,7 @@
 
 Both sides map the same 16-byte file: byte 0 is the cancel flag, bytes 8
 to 15 the progress in percent as a float64.  A file in the job's folder
-works with every process start method and needs no manager process; the
+works with every process start method and needs no manager process.  The
 replay reads the flag between chunks, which costs one memory read.
 """
 

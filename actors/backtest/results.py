@@ -23,7 +23,7 @@ HUNDRED = Decimal(100)
 
 
 def trade_rows(output: RunOutput) -> list[dict[str, Any]]:
-    """The closed round trips, oldest first, with net profit and deterministic ids."""
+    """Return the closed round trips, oldest first, with net profit and deterministic ids."""
     rows = []
     for index, trade in enumerate(output.closed_trades):
         net = trade.profit_loss - trade.fees
@@ -46,7 +46,7 @@ def trade_rows(output: RunOutput) -> list[dict[str, Any]]:
 
 
 def build_results(output: RunOutput) -> dict[str, Any]:
-    """Every metric and list of the API's backtest results (ids and status are the caller's)."""
+    """Compute every metric and list of the API's backtest results (the caller adds ids and status)."""
     spec = output.spec
     initial = float(spec.initial_capital)
     final = float(output.final_capital)

@@ -29,9 +29,9 @@ from cryptobot.hotpath.replay import TradeReplay
 CHUNK_ROWS = 65_536
 NEVER = 2**63 - 1
 _NS = 1_000_000_000
-# Equity sampling intervals, shortest first; a run uses the shortest that
-# keeps the curve within spec.max_equity_points (and, on candles, is a
-# multiple of the candle length).
+# Equity sampling intervals, shortest first.  A run uses the shortest that
+# keeps the curve within spec.max_equity_points.  On candles it must also be
+# a multiple of the candle length.
 SAMPLE_INTERVALS_NS = tuple(s * _NS for s in (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86_400,
                                               7 * 86_400, 28 * 86_400))
 
@@ -66,7 +66,7 @@ class BarColumns:
 
 @dataclass
 class RunOutput:
-    """What a replay produced, before the metrics."""
+    """The raw product of a replay: equity samples, final capital and round trips, before the metrics."""
 
     spec: BacktestSpec
     sample_ns: int
