@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--sample-data", default="../shared/data/real", help="folder of the recorded real data")
     parser.add_argument("--trades", type=int, default=4_000_000, help="trades to replay (repeated real trades)")
     parser.add_argument("--plain", type=int, default=100_000, help="trades for the plain-loop baseline")
+    parser.add_argument("--dump", help="also write the trades to this .npz file (for nautilus_speed.py)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         store = ClickHouseStore(path=Path(folder) / "clickhouse")
@@ -122,6 +123,8 @@ def main() -> None:
         candles = candles_from_trades(store, "binance", "BTC/USDT", "1m", start, end)
         store.close()
 
+    if args.dump:
+        np.savez(args.dump, ts_event=data.ts_event, price=data.price, size=data.size, side=data.side)
     plain = plain_loop(spec, data, min(args.plain, rows))
     bar_spec = BacktestSpec.build("mean_reversion", "binance", "BTC/USDT", start, end, 10_000, PARAMETERS, bars=True,
                                   latency_ns=0)
