@@ -281,9 +281,10 @@ class BacktestService:
                 await self.db.backtests.start(job.backtest_id, self.estimated_completion_time(job.rows, job.spec.bars))
             except Conflict:
                 return  # cancelled while it waited
+            control = job.control
             await asyncio.to_thread(self._with_store, lambda store, spec: spool(
-                store, spec, folder, lambda: job.control.cancelled), job.spec)
-            if job.control.cancelled:
+                store, spec, folder, lambda: control.cancelled), job.spec)
+            if control.cancelled:
                 return
             watcher = asyncio.get_running_loop().create_task(self._watch(job))
             loop = asyncio.get_running_loop()
@@ -296,7 +297,9 @@ class BacktestService:
         finally:
             if watcher is not None:
                 watcher.cancel()
-            job.control.close()
+            # The job stays listed until its folder is gone; cancel and stop skip it from here on.
+            control, job.control = job.control, None
+            control.close()
             await asyncio.to_thread(shutil.rmtree, folder, True)
 
     async def _finish(self, job: _Job, outcome: dict) -> None:
@@ -316,10 +319,11 @@ class BacktestService:
             pass  # cancelled (or failed by stop) in the meantime: that status stands
 
     async def _watch(self, job: _Job) -> None:
+        control = job.control
         last = -1.0
         while True:
             await asyncio.sleep(0.5)
-            progress = job.control.progress
+            progress = control.progress
             if progress <= last or progress <= 0:
                 continue
             last = progress
