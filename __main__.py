@@ -7,6 +7,7 @@ import sys
 
 from cryptobot.core.config import describe_settings, load_settings
 from cryptobot.core.errors import CryptobotError
+from cryptobot.actors.backtest.cli import add_backtest_command
 from cryptobot.storage.importers.cli import add_data_commands
 
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_emulator_arguments(emulator)
     emulator.set_defaults(handler=_cmd_emulator)
     add_data_commands(sub)
+    add_backtest_command(sub)
     return parser
 
 

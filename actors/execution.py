@@ -29,7 +29,7 @@ from cryptobot.core.errors import CryptobotError, ExchangeError, IllegalTransiti
 from cryptobot.core.ids import new_id
 from cryptobot.core.messages import BalancesUpdate, BookTop, CancelRequest, OrderUpdate
 from cryptobot.core.orders import Fill, Order, OrderStatus
-from cryptobot.core.types import TradeTick
+from cryptobot.core.types import Bar, TradeTick
 from cryptobot.gateways.base import ACCEPTED, CANCELED, EXPIRED, FILL, REJECTED, ExecutionReport
 from cryptobot.gateways.simulated import SimulatedExchange
 
@@ -116,6 +116,10 @@ class ExecutionActor(Actor):
             gateway = self.gateways.get(message.exchange)
             if isinstance(gateway, SimulatedExchange):
                 gateway.on_trade(message)
+        elif kind is Bar:
+            gateway = self.gateways.get(message.exchange)
+            if isinstance(gateway, SimulatedExchange):
+                gateway.on_bar(message)
         elif kind is ExecutionReport:
             self._on_report(message)
         elif kind is Order:

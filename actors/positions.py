@@ -130,19 +130,27 @@ class Ledger:
         current = position.quantity
         if current == 0:
             self._open(position, delta, price, ts)
+            self._book_fee(position, fee_value)
         elif (current > 0) == (delta > 0):
             total = current + delta
             position.entry_cost += price * abs(delta)
             position.entry_price = price_of(position.entry_cost, abs(total))
             position.quantity = total
             position.trip_quantity += abs(delta)
+            self._book_fee(position, fee_value)
         else:
+            # The fee of a closing fill belongs to the round trip it closes,
+            # so it is booked before the trip is written out.
+            self._book_fee(position, fee_value)
             self._reduce(position, delta, price, ts, reason)
-        position.fees += fee_value
-        position.trip_fees += fee_value
         if not position.mark_price:
             position.mark_price = price
         return position
+
+    @staticmethod
+    def _book_fee(position: Position, fee_value: Decimal) -> None:
+        position.fees += fee_value
+        position.trip_fees += fee_value
 
     @staticmethod
     def _open(position: Position, delta: Decimal, price: Decimal, ts: int) -> None:

@@ -28,12 +28,17 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(prefix: str, now_ms: int | None = None) -> str:
-    """Create a new id of the given kind, e.g. ``new_id("order")``."""
+def new_id(prefix: str, now_ms: int | None = None, low_bits: int | None = None) -> str:
+    """Create a new id of the given kind, e.g. ``new_id("order")``.
+
+    ``low_bits`` replaces the 80 random bits, for ids that must come out the
+    same on every run (the trades of a replayed backtest).
+    """
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}, expected one of {', '.join(PREFIXES)}")
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    low = secrets.randbits(80) if low_bits is None else low_bits & ((1 << 80) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | low
     return f"{prefix}_{_encode(value, _BODY_LENGTH)}"
 
 

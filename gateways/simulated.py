@@ -182,6 +182,34 @@ class SimulatedExchange:
         """Queue a cancel to arrive ``latency_ns`` after ``ts_ns``."""
         self._cancels.append((ts_ns + self.latency_ns, order_id))
 
+    def wake_conditions(self, symbol: str) -> tuple[int | None, float, float, float, float]:
+        """Return when the next market event in ``symbol`` can change an order, for a replay loop.
+
+        The tuple is (time at or after which a queued order or cancel is
+        due, or None; highest resting buy limit; lowest resting sell limit;
+        lowest buy stop; highest sell stop), with -inf or +inf where there
+        is no such order.  A trade that is before the due time, not
+        strictly through a limit and not at or through a stop changes
+        nothing here, so a backtest may skip calling :meth:`on_trade` for it.
+        """
+        due = [w.active_at for w in self._pending if w.symbol == symbol]
+        due.extend(ts for ts, _ in self._cancels)
+        buy_limit, sell_limit = float("-inf"), float("inf")
+        buy_stop, sell_stop = float("inf"), float("-inf")
+        for working in self._resting.get(symbol, ()):
+            if working.type in ("stop", "stop_limit") and not working.triggered:
+                stop = float(working.stop_price)
+                if working.side == "buy":
+                    buy_stop = min(buy_stop, stop)
+                else:
+                    sell_stop = max(sell_stop, stop)
+            elif working.price is not None:
+                if working.side == "buy":
+                    buy_limit = max(buy_limit, float(working.price))
+                else:
+                    sell_limit = min(sell_limit, float(working.price))
+        return (min(due) if due else None), buy_limit, sell_limit, buy_stop, sell_stop
+
     def open_order_ids(self) -> list[str]:
         ids = [w.order_id for w in self._pending]
         for orders in self._resting.values():
@@ -269,8 +297,14 @@ class SimulatedExchange:
             if price is None:
                 self._report(REJECTED, working.order_id, self.now, reason="no market price to value the order")
                 return False
-            # A market buy may walk the book: keep a margin for slippage and fees.
-            margin = Decimal("1.05") if working.price is None else Decimal(1) + self.taker_fee
+            if working.price is None and bar_open is None and working.symbol in self._books:
+                # A market buy may walk the book: keep a margin for slippage and fees.
+                margin = Decimal("1.05")
+            elif working.price is None:
+                # Without a book it fills at exactly this price moved by the slippage.
+                margin = (Decimal(1) + self.slippage) * (Decimal(1) + self.taker_fee)
+            else:
+                margin = Decimal(1) + self.taker_fee
             asset, amount = instrument.quote, working.quantity * price * margin
         try:
             self.account.reserve(asset, amount)

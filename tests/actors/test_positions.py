@@ -89,3 +89,12 @@ def test_accounting_identity_to_the_cent():
     left = cash + held * mid
     right = start + ledger.realized_total + ledger.unrealized_total - ledger.fees_total
     assert left == right
+
+
+def test_round_trip_fees_include_closing_fill():
+    ledger = Ledger()
+    for side, price, fee in (("buy", "100", "0.1"), ("sell", "110", "0.11"), ("buy", "120", "0.12"), ("sell", "120", "0.12")):
+        ledger.apply_fill("s", "binance", "BTC/USDT", side, D(1), D(price), D(fee), "USDT", "BTC", 1)
+    first, second = ledger.closed_trades
+    assert first.fees == D("0.21")  # 0.1 on the entry, 0.11 on the exit
+    assert second.fees == D("0.24")

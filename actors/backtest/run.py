@@ -1,0 +1,200 @@
+"""Replay loops: trades through the C loop, candles through the actors, with equity sampling.
+
+:func:`run_trades` hands the trade columns to
+:class:`cryptobot.hotpath.replay.TradeReplay`, which feeds the strategy's
+kernel in C and calls :class:`_TradeHost` only when the exchange or the
+strategy must act.  :func:`run_bars` sends each candle to the execution
+actor (at its open) and to the strategy actor (at its close) in Python:
+candles are a thousand times fewer than trades.
+
+Both check :class:`Control` between chunks of ``CHUNK_ROWS`` events, so a
+cancel stops a run within one chunk, and report progress there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from cryptobot.actors.backtest.control import BacktestCancelled, Control
+from cryptobot.actors.backtest.harness import Harness
+from cryptobot.actors.backtest.spec import BacktestSpec
+from cryptobot.actors.positions import ClosedTrade
+from cryptobot.core.errors import ValidationError
+from cryptobot.hotpath.replay import TradeReplay
+
+CHUNK_ROWS = 65_536
+NEVER = 2**63 - 1
+_NS = 1_000_000_000
+# Equity sampling intervals, shortest first.  A run uses the shortest that
+# keeps the curve within spec.max_equity_points.  On candles it must also be
+# a multiple of the candle length.
+SAMPLE_INTERVALS_NS = tuple(s * _NS for s in (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86_400,
+                                              7 * 86_400, 28 * 86_400))
+
+
+@dataclass(slots=True)
+class TradeColumns:
+    """Trades in replay order: int64 ns times, float64 prices and sizes, int8 aggressor side (1 buy, 2 sell)."""
+
+    ts_event: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    side: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_event)
+
+
+@dataclass(slots=True)
+class BarColumns:
+    """Candles in time order: int64 ns open times and float64 OHLCV."""
+
+    ts_open: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_open)
+
+
+@dataclass
+class RunOutput:
+    """The raw product of a replay: equity samples, final capital and round trips, before the metrics."""
+
+    spec: BacktestSpec
+    sample_ns: int
+    equity_ts: np.ndarray
+    equity: np.ndarray
+    final_capital: Decimal
+    closed_trades: list[ClosedTrade]
+    events: int
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+def sample_interval(spec: BacktestSpec) -> int:
+    """Return the equity sampling interval in ns for ``spec`` (see SAMPLE_INTERVALS_NS)."""
+    span = spec.end_ns - spec.start_ns
+    step = spec.timeframe_ns if spec.bars else 0
+    for interval in SAMPLE_INTERVALS_NS:
+        if interval >= step and (step == 0 or interval % step == 0) and span // interval + 1 <= spec.max_equity_points - 1:
+            return interval
+    return max(SAMPLE_INTERVALS_NS[-1], -(-span // (spec.max_equity_points - 2)))
+
+
+def _check_columns(ts: np.ndarray, spec: BacktestSpec, what: str) -> None:
+    if len(ts) == 0:
+        raise ValidationError(f"no {what} for {spec.symbol} on {spec.exchange} between the start and end dates",
+                              {"start_date": f"no {what} in range"})
+    if ts[0] < spec.start_ns or ts[-1] >= spec.end_ns:
+        raise ValidationError(f"{what} outside [start, end) were passed to the replay", {"data": "out of range"})
+    if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
+        raise ValidationError(f"{what} are not in time order", {"data": "not sorted"})
+
+
+class _TradeHost:
+    """The Python side of the C loop: hands trades to the exchange and actions to the strategy."""
+
+    def __init__(self, harness: Harness, columns: TradeColumns):
+        self.harness = harness
+        self.ts = columns.ts_event
+        self.price = columns.price
+        self.size = columns.size
+        self.side = columns.side
+        self.replay: TradeReplay | None = None
+
+    def on_market(self, i: int) -> None:
+        self.harness.trade(int(self.ts[i]), float(self.price[i]), float(self.size[i]), int(self.side[i]))
+        self.sync()
+
+    def on_action(self, i: int, action: int) -> None:
+        price = float(self.price[i])
+        self.harness.mark(int(self.ts[i]), price)
+        self.harness.strategy.act(action, price)
+        self.sync()
+
+    def sync(self) -> None:
+        """Copy the exchange's wake-up conditions and the account totals into the C loop."""
+        replay, harness = self.replay, self.harness
+        due, buy_below, sell_above, buy_stop, sell_stop = harness.exchange.wake_conditions(harness.symbol)
+        replay.wake_ns = NEVER if due is None else due
+        replay.buy_below, replay.sell_above = buy_below, sell_above
+        replay.buy_stop, replay.sell_stop = buy_stop, sell_stop
+        quote, base = harness.totals()
+        replay.cash, replay.base = float(quote), float(base)
+
+
+def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | None = None) -> RunOutput:
+    """Replay trades through the strategy, risk, simulated exchange and portfolio."""
+    _check_columns(columns.ts_event, spec, "trades")
+    ts = np.ascontiguousarray(columns.ts_event, dtype=np.int64)
+    price = np.ascontiguousarray(columns.price, dtype=np.float64)
+    harness = Harness(spec)
+    interval = sample_interval(spec)
+    capacity = (spec.end_ns - spec.start_ns) // interval + 1
+    sample_ts = np.empty(capacity, dtype=np.int64)
+    sample_equity = np.empty(capacity, dtype=np.float64)
+    host = _TradeHost(harness, columns)
+    replay = TradeReplay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
+    host.replay = replay
+    host.sync()
+    total = len(ts)
+    for start in range(0, total, CHUNK_ROWS):
+        if control is not None:
+            control.check()
+        replay.run(ts, price, start, min(total, start + CHUNK_ROWS))
+        if control is not None:
+            control.progress = min(total, start + CHUNK_ROWS) / total * 100
+    replay.sample_until(spec.end_ns - 1)
+    harness.finish(bars=False)
+    counters = {"market_calls": replay.market_calls, "action_calls": replay.action_calls}
+    return _output(spec, harness, interval, sample_ts[:replay.samples], sample_equity[:replay.samples], total, counters)
+
+
+def run_bars(spec: BacktestSpec, columns: BarColumns, control: Control | None = None) -> RunOutput:
+    """Replay candles: each reaches the exchange at its open and the strategy at its close."""
+    _check_columns(columns.ts_open, spec, "candles")
+    harness = Harness(spec)
+    interval = sample_interval(spec)
+    times: list[int] = []
+    values: list[float] = []
+    next_sample = spec.start_ns
+    rows = zip(columns.ts_open.tolist(), columns.open.tolist(), columns.high.tolist(), columns.low.tolist(),
+               columns.close.tolist(), columns.volume.tolist())
+    total = len(columns)
+    for i, (ts_open, open_, high, low, close, volume) in enumerate(rows):
+        if control is not None and i % CHUNK_ROWS == 0:
+            control.check()
+            control.progress = i / total * 100
+        if ts_open >= next_sample:
+            next_sample = _sample(harness, times, values, next_sample, ts_open, interval)
+        harness.bar(ts_open, open_, high, low, close, volume)
+    _sample(harness, times, values, next_sample, spec.end_ns - 1, interval)
+    harness.finish(bars=True)
+    return _output(spec, harness, interval, np.array(times, dtype=np.int64), np.array(values, dtype=np.float64),
+                   total, {})
+
+
+def _sample(harness: Harness, times: list, values: list, next_sample: int, until: int, interval: int) -> int:
+    equity = float(harness.equity()) if harness.last_price else float(harness.spec.initial_capital)
+    while until >= next_sample:
+        times.append(next_sample)
+        values.append(equity)
+        next_sample += interval
+    return next_sample
+
+
+def _output(spec: BacktestSpec, harness: Harness, interval: int, times: np.ndarray, values: np.ndarray, events: int,
+            counters: dict) -> RunOutput:
+    final = harness.equity()
+    equity_ts = np.append(times, np.int64(spec.end_ns))
+    equity = np.append(values, float(final))
+    counters = {**counters, "signals": harness.strategy.counters.signals, "orders": harness.strategy.counters.orders,
+                "rejections": harness.strategy.counters.rejections, "messages": harness.engine.delivered}
+    return RunOutput(spec, interval, equity_ts, equity, final, list(harness.closed_trades), events, counters)
