@@ -102,7 +102,8 @@ class Order:
     ``price`` is the limit price (None for market and stop orders),
     ``stop_price`` the trigger of stop and stop-limit orders.
     ``client_order_id`` makes submission idempotent: the same id twice is one
-    order.
+    order.  ``filled_value`` is the exact sum of price times quantity of the
+    fills; ``average_price`` derives from it.
     """
 
     order_id: str
@@ -122,6 +123,7 @@ class Order:
     filled: Decimal = ZERO
     average_price: Decimal | None = None
     fee: Decimal = ZERO
+    filled_value: Decimal = ZERO
     exchange_order_id: str | None = None
     reject_reason: str | None = None
     created_at: int = 0
@@ -154,8 +156,9 @@ class Order:
             raise ValueError(f"fill quantity {quantity} exceeds the remaining {self.remaining} of {self.order_id}")
         trigger = "fill" if quantity == self.remaining else "partial_fill"
         new_status = next_status(self.status, trigger)
-        self.average_price = average_price(self.average_price or ZERO, self.filled, price, quantity)
+        self.filled_value += price * quantity
         self.filled += quantity
+        self.average_price = price_of(self.filled_value, self.filled)
         self.fee += fee
         self.status = new_status
         self.updated_at = ts_ns

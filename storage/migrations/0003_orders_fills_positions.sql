@@ -16,6 +16,7 @@ CREATE TABLE orders (
     status text NOT NULL CHECK (status IN ('new', 'open', 'partially_filled', 'filled', 'canceled', 'rejected', 'expired')),
     filled numeric NOT NULL DEFAULT 0 CHECK (filled >= 0 AND filled <= quantity),
     average_price numeric CHECK (average_price > 0),
+    filled_value numeric NOT NULL DEFAULT 0 CHECK (filled_value >= 0),  -- sum of price * quantity of the fills
     fee numeric NOT NULL DEFAULT 0,  -- negative for maker rebates
     exchange_order_id text,
     reject_reason text,

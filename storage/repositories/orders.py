@@ -296,9 +296,10 @@ class OrderRepository(Repository):
                 fill.quantity, fill.fee, fill.fee_asset, fill.liquidity, fill.ts_event, self._now(),
             )
             row = await conn.fetchrow(
-                """UPDATE orders SET status = $2, filled = $3, average_price = $4, fee = $5, updated_at = $6
+                """UPDATE orders SET status = $2, filled = $3, average_price = $4, fee = $5, updated_at = $6, filled_value = $7
                    WHERE id = $1 RETURNING *""",
                 order.order_id, order.status.value, order.filled, order.average_price, order.fee, order.updated_at,
+                order.filled_value,
             )
             positions = await apply_fill_in_transaction(conn, order.owner_id, fill)
         return FillResult(_order(row), fill, positions, False)
