@@ -1,0 +1,3 @@
+"""Type stubs of the CRC-32 module (see crc32.pyx for the documentation)."""
+
+def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int: ...
