@@ -33,7 +33,7 @@ DEFAULT_STREAMS = {"binance": ("depth", "trade", "bookTicker"), "binance_usdm": 
 KRAKEN_DEPTHS = (10, 25, 100, 500, 1000)
 BINANCE_SPOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 BINANCE_FUTURES_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-DEPTH_SPEEDS = {"binance": ("100ms", "1000ms"), "binance_usdm": ("0ms", "100ms", "250ms", "500ms")}
+DEPTH_SPEEDS = {"binance": ("100ms", "1000ms"), "binance_usdm": ("100ms", "0ms", "250ms", "500ms")}
 """Diff-depth update speeds each Binance market offers; the first is the default."""
 
 

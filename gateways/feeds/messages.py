@@ -40,6 +40,8 @@ class KrakenBookUpdate:
     bids: np.ndarray
     asks: np.ndarray
     checksum: int
+    price_precision: int
+    size_precision: int
     ts_event: int
     ts_recv: int
 
