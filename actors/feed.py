@@ -108,7 +108,7 @@ class FeedActor(Actor):
         else:
             latency, latency_kind = protocol.event_latency_ms, "event_time"
         counters = self.problems.counts
-        return {
+        result = {
             "exchange": self.config.exchange,
             "state": connection.state.value,
             "latency_ms": round(latency, 3),
@@ -130,6 +130,13 @@ class FeedActor(Actor):
             "last_error": connection.last_error,
             "age_seconds": round(time.monotonic() - connection.link.opened, 3) if connection.link else 0.0,
         }
+        rest = getattr(protocol, "rest", None)
+        if rest is not None:
+            budget = rest.budget
+            result["rest"] = {"requests": rest.requests, "failures": rest.failures, "weight_used": budget.used,
+                              "weight_budget": budget.budget, "budget_waits": budget.waits,
+                              "rate_limited": budget.rate_limited, "banned": budget.banned}
+        return result
 
 
 async def spawn_market_data(engine: Engine, config: FeedConfig, *, recorder: ActorRef | str | None = None,
