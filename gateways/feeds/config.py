@@ -87,8 +87,8 @@ class FeedConfig:
         Exponential reconnect backoff bounds in seconds; each wait gets up
         to 25 % random jitter.
     snapshot_retries
-        Attempts per REST snapshot before the book is told it failed (it
-        asks again after ``snapshot_retry_max``).
+        Attempts per REST snapshot before the feed reports the failure to
+        the book, which requests a new snapshot after its ``retry_delay``.
     snapshot_retry_initial, snapshot_retry_max
         Snapshot retry backoff bounds in seconds.
     rest_timeout

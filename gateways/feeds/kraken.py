@@ -163,7 +163,7 @@ class KrakenProtocol:
             link.send(orjson.dumps({"method": "ping", "req_id": request_id}))
 
     def on_pong(self, ts_recv: int) -> None:
-        pass  # Kraken answers pings with messages, handled in on_text
+        pass  # Kraken replies to a ping request with a pong message, handled in on_text
 
     def _pong(self, request_id: Any) -> None:
         sent = self._pings.pop(request_id, None) if type(request_id) is int else None
@@ -296,8 +296,11 @@ class KrakenProtocol:
     def _v1_trades(self, symbol: str, trades: list, ts_recv: int) -> None:
         ref = self.books[symbol]
         for trade in trades:
-            side = BUY if trade[3] == "b" else SELL if trade[3] == "s" else None
-            if side is None:
+            if trade[3] == "b":
+                side = BUY
+            elif trade[3] == "s":
+                side = SELL
+            else:
                 raise ValueError(f"trade side {trade[3]!r} is neither b nor s")
             # v1 trades carry no id.
             self.deliver(ref, TradeTick("kraken", symbol, parse_seconds_ns(trade[2]), ts_recv, _positive(trade[0]),
