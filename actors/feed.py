@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptobot.actors.book import BookActor
 from cryptobot.core.actor import Actor, ActorRef, Supervision, answer
-from cryptobot.core.engine import CellState, Engine
+from cryptobot.core.engine import Engine
 from cryptobot.core.errors import ConfigError, ValidationError
 from cryptobot.core.messages import Query
 from cryptobot.gateways.feeds.binance import BinanceProtocol
@@ -40,8 +40,8 @@ class InlineDelivery:
     order, and saves the wait for the next loop iteration (the median
     socket-to-handler time fell from 17 us to 10 us on a paced stream,
     ``benchmarks/frame_to_book.py`` on a 2-core VM).
-    Otherwise the message is queued as ``ActorRef.tell`` queues it.
-    Failures go to the cell's supervision, as in a drain.
+    Otherwise the message is queued as ``ActorRef.tell`` queues it
+    (see ``ActorCell.deliver``).
     """
 
     __slots__ = ("ref", "_cell")
@@ -52,23 +52,7 @@ class InlineDelivery:
 
     def tell(self, message: Any) -> bool:
         """Handle or enqueue ``message``; return False when the mailbox is at capacity."""
-        cell = self._cell
-        if cell.state is not CellState.RUNNING or cell.mailbox._queue or cell._busy or cell._blocked_since:
-            return cell.enqueue(message)
-        cell.received += 1
-        started = time.perf_counter_ns()
-        try:
-            result = cell.actor.on_message(message)
-        except Exception as exc:  # noqa: BLE001 - supervision decides, as in a drain
-            cell._on_failure(exc, message)
-            return True
-        if result is not None:
-            cell._busy = True
-            cell.loop.create_task(cell._finish(result, message, started))
-            return True
-        cell.handled += 1
-        cell.handling.record(time.perf_counter_ns() - started)
-        return True
+        return self._cell.deliver(message)
 
     async def wait_for_room(self) -> None:
         await self.ref.wait_for_room()

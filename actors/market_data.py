@@ -12,8 +12,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cryptobot.actors.feed import spawn_market_data
+from cryptobot.actors.recorder import RecorderActor
+from cryptobot.core.actor import ask
 from cryptobot.core.config import Settings
+from cryptobot.core.errors import NotFound
+from cryptobot.gateways.feeds.config import emulator_urls, feed_config_from_settings
 from cryptobot.gateways.instruments import fetch_instruments
+from cryptobot.storage.recorder import TickRecorder
 
 log = logging.getLogger("cryptobot.actors.market_data")
 
@@ -27,8 +33,9 @@ LIVE_URLS = {
 class MarketData:
     """Chooses the source, loads instruments, and starts the feed, book and recorder actors."""
 
-    def __init__(self, settings: Settings, engine: Any, ticks: Any):
+    def __init__(self, settings: Settings, engine: Any, ticks: Any, emulator_options: dict | None = None):
         self.settings = settings
+        self.emulator_options = {"pace": "recorded", "loop": True, "rebase_time": True, **(emulator_options or {})}
         self.engine = engine
         self.ticks = ticks
         self.exchange = settings.engine_exchange
@@ -51,8 +58,7 @@ class MarketData:
             return
         from cryptobot.gateways.emulator import ExchangeEmulator
 
-        self.emulator = ExchangeEmulator(self.settings.sample_data, venues=(self.exchange,), pace="recorded", loop=True,
-                                         rebase_time=True)
+        self.emulator = ExchangeEmulator(self.settings.sample_data, venues=(self.exchange,), **self.emulator_options)
         await self.emulator.start()
         self.source = "emulator"
         kind = "v2" if self.exchange == "kraken" else "ws"
@@ -68,9 +74,32 @@ class MarketData:
             self.emulator = None
 
     async def start_recorder(self) -> None:
-        """Spawn the recorder actor that writes every tick to ClickHouse."""
-        # TODO: spawn the recorder actor once the feed and book actors are wired in.
+        """Spawn the recorder actor that writes every tick to ClickHouse (spilling to disk while it is down)."""
+        recorder = TickRecorder(self.ticks.clone(), self.settings.data_path / "spill")
+        await self.engine.spawn(RecorderActor(recorder))
 
     async def start_feeds(self, symbols: list[str], instruments: dict) -> None:
         """Spawn one book actor per symbol and the feed actor that fills them."""
-        # TODO: spawn the feed and book actors.
+        overrides: dict[str, Any] = {"symbols": tuple(symbols)}
+        if self.emulator is not None:
+            overrides.update(emulator_urls(self.emulator, self.exchange))
+        config = feed_config_from_settings(self.settings, **overrides)
+        feed, books = await spawn_market_data(self.engine, config, recorder="recorder")
+        self.feed_names = [feed.name]
+        self.book_names = {symbol: ref.name for symbol, ref in books.items()}
+
+    def book_ref(self, symbol: str) -> Any:
+        """The book actor of ``symbol`` on this engine's exchange; raise NotFound when there is none."""
+        name = self.book_names.get(symbol)
+        if name is None:
+            raise NotFound(f"no market data for {symbol} on {self.exchange}; served: {', '.join(self.book_names) or 'none'}",
+                           {"symbol": symbol})
+        return self.engine.ref(name)
+
+    async def feed_status(self) -> list[dict]:
+        """Status of each feed actor (connection state, latency, counters)."""
+        result = []
+        for name in self.feed_names:
+            if self.engine.has_actor(name):
+                result.append(await ask(self.engine.ref(name), "status"))
+        return result

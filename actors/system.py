@@ -49,10 +49,19 @@ class TradingSystem:
         The engine's settings.
     clock
         Engine time; the live clock by default.
+    ticks
+        A ClickHouse store to use instead of the one the settings name (the
+        caller keeps and closes it).
+    emulator_options
+        Settings of the exchange emulator when it is the market data source
+        (``pace``, ``loop``, ``rebase_time``...), for tests and demos.
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None):
+    def __init__(self, settings: Settings, clock: Clock | None = None, emulator_options: dict | None = None,
+                 ticks: ClickHouseStore | None = None):
         self.settings = settings
+        self.emulator_options = emulator_options
+        self._given_ticks = ticks
         self.clock = clock or LiveClock()
         self.started_ns = 0
         self.started_monotonic = 0.0
@@ -85,12 +94,16 @@ class TradingSystem:
         os.makedirs(settings.data_path, exist_ok=True)
         self.db = await Database.open(settings, clock=self.clock)
         self._closers.append(("postgres", self.db.close))
-        self.ticks = ClickHouseStore.from_settings(settings)
-        await asyncio.to_thread(self._open_ticks)
-        self._closers.append(("clickhouse", lambda: asyncio.to_thread(self.ticks.close)))
+        if self._given_ticks is not None:
+            self.ticks = self._given_ticks
+            await asyncio.to_thread(self._open_ticks)
+        else:
+            self.ticks = ClickHouseStore.from_settings(settings)
+            await asyncio.to_thread(self._open_ticks)
+            self._closers.append(("clickhouse", lambda: asyncio.to_thread(self.ticks.close)))
 
         self.engine = Engine(clock=self.clock)
-        self.market_data = MarketData(settings, self.engine, self.ticks)
+        self.market_data = MarketData(settings, self.engine, self.ticks, self.emulator_options)
         await self.market_data.prepare()
         self._closers.append(("market data source", self.market_data.close_source))
         instruments = await self.market_data.load_instruments()
@@ -117,12 +130,12 @@ class TradingSystem:
             bus = self.engine.bus
             bus.subscribe(topics.book(self.exchange, symbol), risk.tell)
             bus.subscribe(topics.book_status(self.exchange, symbol), risk.tell)
-        await self.market_data.start_feeds(self.symbols, instruments)
-
         self.strategies = StrategyManager(self.engine, self.db, {(self.exchange, s) for s in self.symbols})
         self.orders = OrderDesk(self.engine, self.db)
         self.engine.bus.subscribe(topics.ALL_ORDERS, self._count_trade)
+        # Strategies first, so they see the market data from its first tick.
         restored = await self.strategies.restore()
+        await self.market_data.start_feeds(self.symbols, instruments)
         log.info("engine started: %s %s on %s, %d strategies restored, market data from %s", settings.engine_mode,
                  ",".join(self.symbols), self.exchange, restored, self.market_data.source)
 

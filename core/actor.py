@@ -117,6 +117,14 @@ class ActorRef:
         """
         return self._cell.enqueue(message)
 
+    def deliver(self, message: Any) -> bool:
+        """Run the handler on ``message`` at once if the actor is idle, else enqueue it.
+
+        Only for producers outside every handler, such as socket callbacks;
+        see :meth:`cryptobot.core.engine.ActorCell.deliver`.
+        """
+        return self._cell.deliver(message)
+
     async def put(self, message: Any) -> None:
         """Wait for room, then enqueue ``message`` (for async code)."""
         await self._cell.mailbox.wait_for_room()

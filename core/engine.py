@@ -90,6 +90,32 @@ class ActorCell:
             self.loop.call_soon(self._drain)
         return room
 
+    def deliver(self, message: Any) -> bool:
+        """Handle ``message`` now when the actor is idle, else enqueue it as ``enqueue`` does.
+
+        For producers outside every handler (a socket callback on the loop's
+        thread): an idle actor would take the message on the next loop
+        iteration anyway, so running the handler at once keeps the order and
+        the one-message-at-a-time rule and saves that iteration.  Never call
+        it from inside a handler: use ``Actor.send``.
+        """
+        if self.state is not CellState.RUNNING or self.mailbox._queue or self._busy or self._blocked_since:
+            return self.enqueue(message)
+        self.received += 1
+        started = time.perf_counter_ns()
+        try:
+            result = self.actor.on_message(message)
+        except Exception as exc:  # noqa: BLE001 - supervision decides, as in a drain
+            self._on_failure(exc, message)
+            return True
+        if result is not None:
+            self._busy = True
+            self.loop.create_task(self._finish(result, message, started))
+            return True
+        self.handled += 1
+        self.handling.record(time.perf_counter_ns() - started)
+        return True
+
     def _schedule(self) -> None:
         if not (self._scheduled or self._busy or self._blocked_since):
             self._scheduled = True

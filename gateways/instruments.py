@@ -18,11 +18,10 @@ import orjson
 from cryptobot.core.errors import ExchangeError, ValidationError
 from cryptobot.core.instruments import Instrument, decimals_of
 from cryptobot.gateways.ccxt_markets import binance_filters, exact
+from cryptobot.gateways.feeds.symbols import kraken_unified
 
 ZERO = Decimal(0)
 
-# Kraken's legacy asset codes and the unified ones.
-KRAKEN_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
 REST_PATHS = {"binance": "/api/v3/exchangeInfo", "binance_usdm": "/fapi/v1/exchangeInfo", "kraken": "/0/public/AssetPairs"}
 
 
@@ -30,7 +29,7 @@ def kraken_asset(code: str) -> str:
     """Unified code of a Kraken asset: ``XBT`` -> ``BTC``; ``XXBT``/``ZUSD`` lose their class prefix."""
     if len(code) == 4 and code[0] in "XZ" and code not in ("USDT", "USDC"):
         code = code[1:]
-    return KRAKEN_ASSETS.get(code, code)
+    return kraken_unified(f"{code}/USD").partition("/")[0]
 
 
 def from_binance_exchange_info(exchange: str, body: Mapping[str, Any]) -> dict[str, Instrument]:

@@ -142,14 +142,25 @@ class SimulatedExchange:
     # -- orders -----------------------------------------------------------
 
     def submit_now(self, order: Order) -> None:
-        """Queue ``order`` to arrive ``latency_ns`` after its creation."""
+        """Queue ``order`` to arrive ``latency_ns`` after it was sent.
+
+        "Sent" is measured on the market-data clock: the time of the latest
+        event this exchange has seen, which is when a strategy reacting to
+        that event decided.  A replay faster or slower than real time (or an
+        exchange clock apart from ours) then keeps the same latency; before
+        any event the order's creation time is used.
+        """
+        sent = self._sent_at(order.created_at)
         if order.symbol not in self.instruments:
-            self._report(REJECTED, order.order_id, order.created_at, reason=f"unknown symbol {order.symbol}")
+            self._report(REJECTED, order.order_id, sent, reason=f"unknown symbol {order.symbol}")
             return
         self._pending.append(_Working(
             order.order_id, order.symbol, order.side, order.type, order.quantity, order.quantity, order.price,
-            order.stop_price, order.time_in_force, order.post_only, order.created_at + self.latency_ns,
+            order.stop_price, order.time_in_force, order.post_only, sent + self.latency_ns,
         ))
+
+    def _sent_at(self, ts_ns: int) -> int:
+        return self.now if self.now else ts_ns
 
     def restore(self, order: Order) -> None:
         """Put back an order that was open before a restart, without reporting it accepted again.
@@ -179,8 +190,8 @@ class SimulatedExchange:
         self._resting.setdefault(order.symbol, []).append(working)
 
     def cancel_now(self, order_id: str, ts_ns: int) -> None:
-        """Queue a cancel to arrive ``latency_ns`` after ``ts_ns``."""
-        self._cancels.append((ts_ns + self.latency_ns, order_id))
+        """Queue a cancel to arrive ``latency_ns`` after it was sent (on the market-data clock, as orders)."""
+        self._cancels.append((self._sent_at(ts_ns) + self.latency_ns, order_id))
 
     def wake_conditions(self, symbol: str) -> tuple[int | None, float, float, float, float]:
         """Return when the next market event in ``symbol`` can change an order, for a replay loop.
@@ -238,6 +249,10 @@ class SimulatedExchange:
         self._arrive(bar.symbol, bar.ts_open, bar_open=open_)
         self._bar_crosses(bar, open_)
         self._last_trade[bar.symbol] = to_decimal(bar.close, "close")
+
+    def observe(self, ts: int) -> None:
+        """Note that market time reached ``ts`` on an event this exchange was not shown (a replay skipping idle trades)."""
+        self._advance(ts)
 
     def _advance(self, ts: int) -> None:
         if ts > self.now:

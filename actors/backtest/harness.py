@@ -110,6 +110,7 @@ class Harness:
         """Move the clock to ``ts`` and publish ``price`` as the top of the book (risk and portfolio only)."""
         if ts > self.clock.now_ns():
             self.clock.set(ts)
+        self.exchange.observe(ts)
         self.last_price = price
         top = BookTop(self.exchange_name, self.symbol, ts, ts, 0, price, 0.0, price, 0.0, _NO_LEVELS, _NO_LEVELS)
         self.engine.bus.publish(self._book_topic, top)

@@ -253,3 +253,16 @@ async def test_stats_report_counts_and_latency():
     assert stats["mailbox_depth"] == 0
     assert stats["handling"]["count"] == 10
     assert stats["handling"]["p99_ns"] >= stats["handling"]["p50_ns"] > 0
+
+
+async def test_deliver_runs_idle_actor_at_once_and_queues_when_busy():
+    engine = Engine()
+    actor = Recorder()
+    ref = await engine.spawn(actor)
+    ref.deliver("now")
+    assert actor.seen == ["now"]  # handled before any loop iteration
+    ref.tell("queued")
+    ref.deliver("after")  # the mailbox is not empty: it must wait its turn
+    assert actor.seen == ["now"]
+    await settle(engine)
+    assert actor.seen == ["now", "queued", "after"]

@@ -167,6 +167,8 @@ def test_cancel_arrives_after_latency_and_releases_funds():
     exchange.on_book(top(0, [[99, 1]], [[101, 1]]))
     exchange.submit_now(order("o1", "buy", "limit", "1", price="100", created=0))
     exchange.on_book(top(10, [[99, 1]], [[101, 1]]))
+    exchange.on_book(top(20, [[99, 1]], [[101, 1]]))
+    # Sent after the book at 20, the cancel arrives at 30: the trade at 25 still fills.
     exchange.cancel_now("o1", 20)
     exchange.on_trade(TradeTick("binance", "BTC/USDT", 25, 25, 99.0, 0.25, "sell", 1))
     exchange.on_trade(TradeTick("binance", "BTC/USDT", 30, 30, 101.0, 1.0, "buy", 2))
