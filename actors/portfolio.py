@@ -67,6 +67,7 @@ class PortfolioActor(Actor):
         self.last_updated = 0
         self._day = -1
         self._day_start: dict[str, Decimal] = {}
+        self._dust_expected: dict[tuple, Decimal] = {}
         self._unsubscribe: list = []
         self._task: asyncio.Task | None = None
 
@@ -106,7 +107,7 @@ class PortfolioActor(Actor):
                 self.ledger.mark(message.exchange, message.symbol, mid)
         elif kind is OrderUpdate:
             if message.fill is not None:
-                self._on_fill(message)
+                return self._on_fill(message)
         elif kind is BalancesUpdate:
             self.balances[message.exchange] = message.balances
             self.last_updated = message.ts_event
@@ -136,6 +137,7 @@ class PortfolioActor(Actor):
         self.last_updated = fill.ts_event
         self._publish_position(position, fill.ts_event)
         self._send_pnl(order.strategy_id)
+        return self._write_off_if_dust((order.strategy_id, order.exchange, order.symbol), fill.ts_event)
 
     def _publish_position(self, position: Position, ts: int) -> None:
         update = PositionUpdate(position.position_id, position.strategy_id, position.exchange, position.symbol,
@@ -146,14 +148,30 @@ class PortfolioActor(Actor):
         self.engine.bus.publish(topics.ALL_POSITIONS, update)
 
     def _on_dust(self, report: DustReport):
+        # The risk manager reports dust when it sends (or refuses) the closing
+        # order: write it off now if only dust is left, else once the closing
+        # fill leaves exactly that much.
+        key = (report.strategy_id, report.exchange, report.symbol)
+        self._dust_expected[key] = report.quantity
+        return self._write_off_if_dust(key, report.ts_event)
+
+    def _write_off_if_dust(self, key: tuple, ts: int):
+        expected = self._dust_expected.get(key)
+        if expected is None:
+            return None
         for position in self.ledger.positions.values():
-            if (position.strategy_id, position.exchange, position.symbol) == (report.strategy_id, report.exchange, report.symbol) \
-                    and position.is_open and abs(position.quantity) <= report.quantity:
-                position_id = position.position_id
-                self.ledger.write_off(position, report.ts_event, "dust")
-                self._publish_position(position, report.ts_event)
-                if self.store is not None:
-                    return self.store.positions.write_off_dust(position_id, report.quantity)
+            if (position.strategy_id, position.exchange, position.symbol) != key or not position.is_open:
+                continue
+            if abs(position.quantity) != expected:
+                return None
+            del self._dust_expected[key]
+            position_id = position.position_id
+            self.ledger.write_off(position, ts, "dust")
+            self.log.info("wrote off %s %s of dust in position %s", expected, position.symbol, position_id,
+                          extra={"actor": self.name, "symbol": position.symbol, "strategy_id": position.strategy_id})
+            self._publish_position(position, ts)
+            if self.store is not None:
+                return self.store.positions.write_off_dust(position_id, expected)
         return None
 
     def _on_close(self, request: ClosePosition) -> None:

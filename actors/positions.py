@@ -66,6 +66,7 @@ class Position:
     trip_pnl: Decimal = ZERO
     trip_fees: Decimal = ZERO
     dust: Decimal = ZERO
+    exit_reason: str = ""
     version: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ class Ledger:
         self.closed_trades: list[ClosedTrade] = []
         self.realized_total = ZERO
         self.fees_total = ZERO
+        self.dust: dict[tuple[str, str], Decimal] = {}
 
     def position(self, strategy_id: str | None, exchange: str, symbol: str, owner_id: str | None = None) -> Position:
         """Return the position of (owner, strategy, exchange, symbol), creating a flat one if needed."""
@@ -169,6 +171,7 @@ class Ledger:
         current = position.quantity
         was_long = current > 0
         closing = min(abs(delta), abs(current))
+        position.exit_reason = reason
         pnl = (price - position.entry_price) * closing * (1 if was_long else -1)
         position.realized_pnl += pnl
         self.realized_total += pnl
@@ -229,11 +232,27 @@ class Ledger:
         position.dust = ZERO
         return position
 
-    def write_off(self, position: Position, ts: int, reason: str) -> None:
-        """Close a position whose remaining quantity is dust: no fill, no further PnL."""
-        position.dust = abs(position.quantity)
+    def write_off(self, position: Position, ts: int, reason: str) -> Decimal:
+        """Close a position whose remaining quantity is dust (too small to sell); return that quantity.
+
+        The dust stays in the account but leaves the position, so its cost
+        is booked as a realized loss; ``dust`` keeps the quantity per
+        (exchange, symbol), and the account holds positions plus dust.
+        """
+        dust = position.quantity
+        # Removing quantity q at entry e from the books drops q * mark from the
+        # holdings and (mark - e) * q from unrealized PnL: realized must drop e * q.
+        loss = position.entry_price * dust
+        position.realized_pnl -= loss
+        position.trip_pnl -= loss
+        self.realized_total -= loss
+        position.dust = abs(dust)
+        key = (position.exchange, position.symbol)
+        self.dust[key] = self.dust.get(key, ZERO) + dust
         if position.trip_exit_quantity:
-            self._close_trip(position, ts, reason, position.quantity > 0)
+            # The round trip ended with the sale that left this dust: keep that sale's reason.
+            self._close_trip(position, ts, position.exit_reason or reason, dust > 0)
         position.quantity = ZERO
         position.entry_cost = ZERO
         position.closed_at = ts
+        return dust

@@ -176,6 +176,10 @@ class RiskActor(Actor):
             self.publish(topics.RISK_DUST, DustReport(intent.strategy_id, intent.exchange, intent.symbol, leftover,
                                                  "below the step size, minimum quantity or minimum notional",
                                                  self.engine.clock.now_ns()))
+            # The dust leaves the position (the portfolio writes it off), so
+            # the position reaches zero once the sellable part has filled.
+            key = (intent.strategy_id, intent.exchange, intent.symbol)
+            self.positions[key] = position - leftover if position > 0 else position + leftover
         if sellable <= 0:
             raise OrderRejected(f"{plain(wanted)} {instrument.base} is dust: too small to sell on {intent.exchange}",
                                 "dust", {"quantity": plain(wanted)})

@@ -133,8 +133,8 @@ class Strategy:
     def on_rejection(self, rejection: RiskRejection) -> None:
         self.counters.rejections += 1
         self.pending.pop(rejection.intent.client_order_id, None)
-        if rejection.reason == "dust":
-            # What is left cannot be sold: the position is over for this strategy.
+        if rejection.intent.reduce_only and rejection.reason in ("dust", "reduce_only"):
+            # What is left cannot be sold (or is gone): the position is over for this strategy.
             self._set_position(ZERO, ZERO)
         self.on_order_failed(rejection.intent.client_order_id, rejection.reason)
 

@@ -226,7 +226,9 @@ class PositionRepository(Repository):
         """Close an open position whose remaining ``dust`` is too small to sell.
 
         The quantity moves to the ``dust`` column and the position closes at
-        the current time, so nothing keeps trying to sell it.
+        the current time, so nothing keeps trying to sell it.  The dust's
+        entry value is booked as a realized loss: it stays in the account
+        but leaves the position.
 
         Raises
         ------
@@ -245,6 +247,7 @@ class PositionRepository(Repository):
                 raise ValidationError(f"Cannot write off {dust} of position {position_id}: it holds {row['quantity']}",
                                       {"dust": "must equal the remaining quantity"})
             row = await conn.fetchrow(
-                """UPDATE positions SET dust = quantity, quantity = 0, entry_cost = 0, status = 'closed', closed_at = $2,
+                """UPDATE positions SET dust = quantity, quantity = 0, entry_cost = 0,
+                       realized_pnl = realized_pnl - entry_price * quantity, status = 'closed', closed_at = $2,
                        updated_at = $2 WHERE id = $1 RETURNING *""", position_id, now)
         return record_to(Position, row)

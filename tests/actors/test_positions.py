@@ -98,3 +98,26 @@ def test_round_trip_fees_include_closing_fill():
     first, second = ledger.closed_trades
     assert first.fees == D("0.21")  # 0.1 on the entry, 0.11 on the exit
     assert second.fees == D("0.24")
+
+
+def test_dust_write_off_books_its_cost_and_keeps_identity():
+    ledger = Ledger()
+    cash = D("1000")
+    # Buy 0.001 @ 60000 with the fee in BTC: 0.000999 held.
+    buy(ledger, "0.001", "60000", fee="0.000001", fee_asset="BTC")
+    cash -= D("60")
+    # Sell the sellable 0.00099 @ 61000, fee 0.1 % in USDT = 0.060390.
+    position = sell(ledger, "0.00099", "61000", fee="0.06039", reason="take_profit")
+    cash += D("60.39") - D("0.06039")
+    assert position.quantity == D("0.000009")
+    dust = ledger.write_off(position, 3, "dust")
+    # The dust's cost, 0.000009 * 60000 = 0.54, becomes a realized loss.
+    assert dust == D("0.000009")
+    assert position.realized_pnl == D("0.99") - D("0.54")
+    assert position.quantity == 0
+    assert ledger.dust[("binance", "BTC/USDT")] == D("0.000009")
+    (trade,) = ledger.closed_trades
+    assert trade.exit_reason == "take_profit"
+    mid = D("61000")
+    ledger.mark("binance", "BTC/USDT", mid)
+    assert cash + position.quantity * mid == D("1000") + ledger.realized_total + ledger.unrealized_total - ledger.fees_total
