@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cryptobot.actors.risk_exposure import OpenOrders
 from cryptobot.actors.risk_checks import (
     RiskLimits, Throttle, check_capital, check_daily_loss, check_max_positions, check_order_size,
     check_position_limit, check_price_band, check_shape,
@@ -59,7 +60,7 @@ class RiskActor(Actor):
         self.instruments: dict[tuple[str, str], Instrument] = {}
         self.mids: dict[tuple[str, str], Decimal] = {}
         self.ready: dict[tuple[str, str], bool] = {}
-        self.open_orders: dict[str, Order] = {}
+        self.open_orders = OpenOrders()
         self.positions: dict[tuple[str | None, str, str], Decimal] = {}
         self.day_pnl: dict[str, Decimal] = {}
         self.throttles: dict[str | None, Throttle] = {}
@@ -109,7 +110,7 @@ class RiskActor(Actor):
         self.approved += 1
         self.global_throttle.record(now)
         self.throttles.setdefault(intent.strategy_id, Throttle()).record(now)
-        self.open_orders[order.order_id] = order
+        self.open_orders.put(order)
         self.send(self.execution, order)
 
     def _check(self, intent: OrderIntent, now: int) -> Order:
@@ -146,7 +147,7 @@ class RiskActor(Actor):
         signed = quantity if intent.side == "buy" else -quantity
         increases = not intent.reduce_only and (position == 0 or (position > 0) == (signed > 0) or abs(signed) > abs(position))
         if increases and intent.strategy_id:
-            pending = self._pending_same_side(intent.strategy_id, intent.exchange, intent.symbol, intent.side)
+            pending = self.open_orders.pending(intent.strategy_id, intent.exchange, intent.symbol, intent.side)
             check_position_limit(position + signed + pending, reference, limits, intent.symbol)
             check_capital(self._exposure(intent.strategy_id) + notional, limits)
             check_max_positions(self._open_symbols(intent.strategy_id), position == 0, limits)
@@ -185,23 +186,12 @@ class RiskActor(Actor):
                                 "dust", {"quantity": plain(wanted)})
         return sellable
 
-    def _pending_same_side(self, strategy_id: str, exchange: str, symbol: str, side: str) -> Decimal:
-        total = ZERO
-        for order in self.open_orders.values():
-            if order.strategy_id == strategy_id and order.symbol == symbol and order.exchange == exchange and order.side == side:
-                total += order.remaining if side == "buy" else -order.remaining
-        return total
-
     def _exposure(self, strategy_id: str) -> Decimal:
         total = ZERO
         for (owner, exchange, symbol), quantity in self.positions.items():
             if owner == strategy_id and quantity:
                 total += abs(quantity) * self.mids.get((exchange, symbol), ZERO)
-        for order in self.open_orders.values():
-            if order.strategy_id == strategy_id and not order.reduce_only:
-                price = order.price or self.mids.get((order.exchange, order.symbol), ZERO)
-                total += order.remaining * price
-        return total
+        return total + self.open_orders.notional(strategy_id, self.mids)
 
     def _open_symbols(self, strategy_id: str) -> int:
         return sum(1 for (owner, _, _), quantity in self.positions.items() if owner == strategy_id and quantity)
@@ -232,9 +222,9 @@ class RiskActor(Actor):
             key = (order.strategy_id, order.exchange, order.symbol)
             self.positions[key] = self.positions.get(key, ZERO) + delta
         if order.status.is_terminal:
-            self.open_orders.pop(order.order_id, None)
+            self.open_orders.remove(order.order_id)
         elif order.order_id in self.open_orders:
-            self.open_orders[order.order_id] = order
+            self.open_orders.put(order)
 
     def _on_kill_switch(self, message: KillSwitch) -> None:
         self.kill_switch = message.engaged
@@ -243,7 +233,7 @@ class RiskActor(Actor):
                          extra={"actor": self.name})
         self.publish(topics.KILL_SWITCH, message)
         if message.engaged:
-            for order_id in list(self.open_orders):
+            for order_id in self.open_orders.ids():
                 self.send(self.execution, CancelRequest(order_id, reason="kill_switch"))
 
     def _on_set_limits(self, message: SetRiskLimits) -> None:
