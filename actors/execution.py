@@ -16,7 +16,6 @@ gateway: the simulated exchange rests them again, ccxt tracks and polls them.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections import deque
 from dataclasses import replace
 from decimal import Decimal
@@ -101,8 +100,8 @@ class ExecutionActor(Actor):
         """Feed the simulated exchange with this market's book and trades."""
         if isinstance(self.gateways.get(exchange), SimulatedExchange):
             bus = self.engine.bus
-            self._unsubscribe.append(bus.subscribe(topics.book(exchange, symbol), self.ref.tell))
-            self._unsubscribe.append(bus.subscribe(topics.trades(exchange, symbol), self.ref.tell))
+            self._unsubscribe.append(bus.subscribe(topics.book(exchange, symbol), self.ref.deliver))
+            self._unsubscribe.append(bus.subscribe(topics.trades(exchange, symbol), self.ref.deliver))
 
     # -- messages -----------------------------------------------------------------
 
@@ -137,25 +136,27 @@ class ExecutionActor(Actor):
             self.log.info("duplicate client order id %s on %s ignored", order.client_order_id, order.exchange,
                           extra={"actor": self.name, "order_id": self.by_client[key]})
             if existing is not None:
-                self._publish(OrderUpdate(copy.copy(existing), "duplicate"))
+                self._publish(OrderUpdate(existing.snapshot(), "duplicate"))
             return
         gateway = self.gateways.get(order.exchange)
         self.orders[order.order_id] = order
         self.by_client[key] = order.order_id
-        if self.journal is not None:
-            snapshot = copy.copy(order)
-            self.journal.append(lambda: self.store.orders.insert(snapshot),
-                                lambda _: self._publish(OrderUpdate(copy.copy(snapshot), "created")))
-        else:
-            self._publish(OrderUpdate(copy.copy(order), "created"))
+        # Hand the order to the exchange first: storing and announcing it
+        # must not delay it (nothing is acknowledged before it is stored).
+        snapshot = order.snapshot()
         if gateway is None:
-            self._on_report(ExecutionReport(REJECTED, order.order_id, order.created_at, reason=f"no gateway for {order.exchange}"))
-            return
-        self.submitted += 1
-        if isinstance(gateway, SimulatedExchange):
-            gateway.submit_now(order)
+            self.ref.tell(ExecutionReport(REJECTED, order.order_id, order.created_at, reason=f"no gateway for {order.exchange}"))
         else:
-            self._spawn(self._submit(gateway, order))
+            self.submitted += 1
+            if isinstance(gateway, SimulatedExchange):
+                gateway.submit_now(order)
+            else:
+                self._spawn(self._submit(gateway, order))
+        if self.journal is not None:
+            self.journal.append(lambda: self.store.orders.insert(snapshot),
+                                lambda _: self._publish(OrderUpdate(snapshot.snapshot(), "created")))
+        else:
+            self._publish(OrderUpdate(snapshot, "created"))
 
     async def _submit(self, gateway: Any, order: Order) -> None:
         try:
@@ -227,7 +228,7 @@ class ExecutionActor(Actor):
             order.exchange_order_id = report.exchange_order_id
         if report.kind == REJECTED:
             order.reject_reason = report.reason
-        snapshot = copy.copy(order)
+        snapshot = order.snapshot()
         update = OrderUpdate(snapshot, report.kind, reason=report.reason)
         if self.journal is None:
             self._publish(update)
@@ -245,7 +246,7 @@ class ExecutionActor(Actor):
             fee_asset=report.fee_asset or "", liquidity="maker" if report.maker else "taker", ts_event=report.ts_event,
         )
         order.apply_fill(fill.quantity, fill.price, fill.fee, report.ts_event)
-        snapshot = copy.copy(order)
+        snapshot = order.snapshot()
         if self.journal is None:
             self._publish(OrderUpdate(snapshot, FILL, fill))
             return
@@ -259,10 +260,15 @@ class ExecutionActor(Actor):
         bus = self.engine.bus
         bus.publish(topics.orders(update.order.strategy_id), update)
         bus.publish(topics.ALL_ORDERS, update)
+        if update.event == "created":
+            # Risk and portfolio track orders from approval and fills; a
+            # "created" note would only queue behind the risk check that is
+            # still running up the call stack.
+            return
         for subscriber in self.subscribers:
             ref = self.engine.ref(subscriber) if isinstance(subscriber, str) else subscriber
             if ref.is_alive:
-                ref.tell(update)
+                ref.deliver(update)
 
     # -- balances of the simulated account -------------------------------------------
 

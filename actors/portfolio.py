@@ -94,7 +94,7 @@ class PortfolioActor(Actor):
             await self._record_equity()
 
     def watch_market(self, exchange: str, symbol: str) -> None:
-        self._unsubscribe.append(self.engine.bus.subscribe(topics.book(exchange, symbol), self.ref.tell))
+        self._unsubscribe.append(self.engine.bus.subscribe(topics.book(exchange, symbol), self.ref.deliver))
 
     # -- messages ---------------------------------------------------------------
 

@@ -58,7 +58,9 @@ class RiskActor(Actor):
         self.defaults = defaults or RiskLimits()
         self.strategy_limits: dict[str, RiskLimits] = {}
         self.instruments: dict[tuple[str, str], Instrument] = {}
-        self.mids: dict[tuple[str, str], Decimal] = {}
+        # Mids arrive on every book update and are needed only per intent:
+        # kept as floats, turned into Decimal when a check reads them.
+        self.mid_floats: dict[tuple[str, str], float] = {}
         self.ready: dict[tuple[str, str], bool] = {}
         self.open_orders = OpenOrders()
         self.positions: dict[tuple[str | None, str, str], Decimal] = {}
@@ -76,7 +78,7 @@ class RiskActor(Actor):
         kind = type(message)
         if kind is BookTop:
             if message.bid == message.bid and message.ask == message.ask:
-                self.mids[(message.exchange, message.symbol)] = to_decimal((message.bid + message.ask) / 2, "mid")
+                self.mid_floats[(message.exchange, message.symbol)] = (message.bid + message.ask) * 0.5
         elif kind is OrderIntent:
             self._on_intent(message)
         elif kind is OrderUpdate:
@@ -94,6 +96,11 @@ class RiskActor(Actor):
             self.day_pnl[message.strategy_id] = message.day_pnl
         else:
             raise TypeError(f"risk actor cannot handle {kind.__name__}")
+
+    def mid(self, key: tuple[str, str]) -> Decimal | None:
+        """The last mid of a market as a Decimal, or None before its first book update."""
+        value = self.mid_floats.get(key)
+        return None if value is None else to_decimal(value, "mid")
 
     def limits_for(self, strategy_id: str | None) -> RiskLimits:
         return self.defaults.merged(self.strategy_limits.get(strategy_id)) if strategy_id else self.defaults
@@ -125,7 +132,7 @@ class RiskActor(Actor):
         who = f"strategy {intent.strategy_id}" if intent.strategy_id else "this account"
         self.global_throttle.check(self.engine_orders_per_second, now, "the engine")
         self.throttles.setdefault(intent.strategy_id, Throttle()).check(limits.orders_per_second, now, who)
-        mid = self.mids.get(key)
+        mid = self.mid(key)
         if mid is None or not self.ready.get(key, False):
             raise OrderRejected(f"the {intent.symbol} book on {intent.exchange} is not ready; no reference price",
                                 "book_not_ready")
@@ -190,8 +197,8 @@ class RiskActor(Actor):
         total = ZERO
         for (owner, exchange, symbol), quantity in self.positions.items():
             if owner == strategy_id and quantity:
-                total += abs(quantity) * self.mids.get((exchange, symbol), ZERO)
-        return total + self.open_orders.notional(strategy_id, self.mids)
+                total += abs(quantity) * (self.mid((exchange, symbol)) or ZERO)
+        return total + self.open_orders.notional(strategy_id, self.mid)
 
     def _open_symbols(self, strategy_id: str) -> int:
         return sum(1 for (owner, _, _), quantity in self.positions.items() if owner == strategy_id and quantity)

@@ -10,6 +10,7 @@ and side.  Each add, change and removal updates the totals in O(1).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Callable
 
 from cryptobot.core.orders import Order
 
@@ -69,10 +70,10 @@ class OpenOrders:
         quantity = self._side.get((strategy_id, exchange, symbol, side), ZERO)
         return quantity if side == "buy" else -quantity
 
-    def notional(self, strategy_id: str | None, mids: dict[tuple[str, str], Decimal]) -> Decimal:
-        """Value of one strategy's open orders that add exposure: limit price, or mid for orders without one."""
+    def notional(self, strategy_id: str | None, mid: Callable[[tuple[str, str]], Decimal | None]) -> Decimal:
+        """Value of one strategy's open orders that add exposure: limit price, or ``mid(market)`` for orders without one."""
         total = self._priced.get(strategy_id, ZERO)
         for (owner, exchange, symbol), quantity in self._unpriced.items():
             if owner == strategy_id and quantity:
-                total += quantity * mids.get((exchange, symbol), ZERO)
+                total += quantity * (mid((exchange, symbol)) or ZERO)
         return total

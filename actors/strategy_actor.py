@@ -51,7 +51,7 @@ class StrategyActor(Actor):
         exchange, symbol = self.config.exchange, self.config.symbol
         for topic in (topics.trades(exchange, symbol), topics.book(exchange, symbol), topics.book_status(exchange, symbol),
                       topics.orders(self.config.strategy_id)):
-            self._unsubscribe.append(bus.subscribe(topic, self.ref.tell))
+            self._unsubscribe.append(bus.subscribe(topic, self.ref.deliver))
 
     def on_stop(self) -> None:
         for unsubscribe in self._unsubscribe:

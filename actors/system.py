@@ -128,8 +128,8 @@ class TradingSystem:
             execution_actor.watch_market(self.exchange, symbol)
             portfolio_actor.watch_market(self.exchange, symbol)
             bus = self.engine.bus
-            bus.subscribe(topics.book(self.exchange, symbol), risk.tell)
-            bus.subscribe(topics.book_status(self.exchange, symbol), risk.tell)
+            bus.subscribe(topics.book(self.exchange, symbol), risk.deliver)
+            bus.subscribe(topics.book_status(self.exchange, symbol), risk.deliver)
         self.strategies = StrategyManager(self.engine, self.db, {(self.exchange, s) for s in self.symbols})
         self.orders = OrderDesk(self.engine, self.db)
         self.engine.bus.subscribe(topics.ALL_ORDERS, self._count_trade)

@@ -78,14 +78,16 @@ class Actor:
     def send(self, target: "ActorRef | str", message: Any) -> None:
         """Send ``message`` to ``target`` from inside a handler.
 
-        When the target's mailbox is full this actor pauses after the
-        current message until the target has drained to half its capacity:
-        nothing is dropped, and the pause is measured in ``blocked_ns``.
+        An idle target handles it at once (see ``ActorCell.deliver``); a busy
+        one queues it.  When the target's mailbox is full this actor pauses
+        after the current message until the target has drained to half its
+        capacity: nothing is dropped, and the pause is measured in
+        ``blocked_ns``.
         """
         ref = self.engine.ref(target) if isinstance(target, str) else target
         cell = self._cell
         cell.sent += 1
-        if not ref._cell.enqueue(message) and ref._cell is not cell:
+        if not ref._cell.deliver(message) and ref._cell is not cell:
             cell.block_on(ref._cell)
 
     def publish(self, topic: str, message: Any) -> None:
@@ -120,8 +122,8 @@ class ActorRef:
     def deliver(self, message: Any) -> bool:
         """Run the handler on ``message`` at once if the actor is idle, else enqueue it.
 
-        Only for producers outside every handler, such as socket callbacks;
-        see :meth:`cryptobot.core.engine.ActorCell.deliver`.
+        See :meth:`cryptobot.core.engine.ActorCell.deliver`; bus subscribers
+        that should not wait a loop iteration subscribe with this.
         """
         return self._cell.deliver(message)
 

@@ -30,6 +30,8 @@ from cryptobot.core.metrics import Histogram
 log = logging.getLogger("cryptobot.core.engine")
 
 DRAIN_BUDGET = 256
+MAX_INLINE_DEPTH = 16
+_inline_depth = 0  # handlers entered inline on the current call stack (one event-loop thread)
 MAX_RESTARTS = 5
 RESTART_WINDOW_NS = 60 * 1_000_000_000
 
@@ -62,6 +64,7 @@ class ActorCell:
         self.blocked = Histogram()
         self._scheduled = False
         self._busy = False
+        self._running = False
         self._blocked_since = 0
         self._restart_times: list[int] = []
         self._idle_waiters: list[asyncio.Future] = []
@@ -93,27 +96,49 @@ class ActorCell:
     def deliver(self, message: Any) -> bool:
         """Handle ``message`` now when the actor is idle, else enqueue it as ``enqueue`` does.
 
-        For producers outside every handler (a socket callback on the loop's
-        thread): an idle actor would take the message on the next loop
-        iteration anyway, so running the handler at once keeps the order and
-        the one-message-at-a-time rule and saves that iteration.  Never call
-        it from inside a handler: use ``Actor.send``.
+        An idle actor (not handling, awaiting or blocked) would take the
+        message on a coming loop iteration anyway, so handling it at once,
+        after any older queued messages, keeps the arrival order and the
+        one-message-at-a-time rule and saves those iterations: a chain such
+        as book -> strategy -> risk -> execution then runs in one call chain
+        instead of one loop iteration per hop.  A handler that is running (anywhere up the call
+        stack) is never entered again, and chains stop at MAX_INLINE_DEPTH,
+        so recursion stays bounded; everything else is queued.
         """
-        if self.state is not CellState.RUNNING or self.mailbox._queue or self._busy or self._blocked_since:
+        global _inline_depth
+        if (self.state is not CellState.RUNNING or self._busy or self._blocked_since or self._running
+                or _inline_depth >= MAX_INLINE_DEPTH):
             return self.enqueue(message)
+        if self.mailbox._queue:
+            # Older messages wait (typically replies queued while this actor was
+            # up the call stack): handle them first, then this one, in order.
+            room = self.enqueue(message)
+            _inline_depth += 1
+            try:
+                self._drain()
+            finally:
+                _inline_depth -= 1
+            return room
         self.received += 1
+        self._running = True
+        _inline_depth += 1
         started = time.perf_counter_ns()
         try:
             result = self.actor.on_message(message)
         except Exception as exc:  # noqa: BLE001 - supervision decides, as in a drain
             self._on_failure(exc, message)
             return True
+        finally:
+            self._running = False
+            _inline_depth -= 1
         if result is not None:
             self._busy = True
             self.loop.create_task(self._finish(result, message, started))
             return True
         self.handled += 1
         self.handling.record(time.perf_counter_ns() - started)
+        if self.mailbox._queue:
+            self._schedule()
         return True
 
     def _schedule(self) -> None:
@@ -133,13 +158,16 @@ class ActorCell:
             budget -= 1
             message = mailbox.get_nowait()
             started = clock()
+            self._running = True
             try:
                 result = self.actor.on_message(message)
             except Exception as exc:  # noqa: BLE001 - supervision decides
+                self._running = False
                 self._on_failure(exc, message)
                 if self.state is CellState.FAILED:
                     return
                 continue
+            self._running = False
             if result is not None:
                 self._busy = True
                 self.loop.create_task(self._finish(result, message, started))

@@ -15,7 +15,7 @@ def test_totals_follow_adds_fills_and_removals():
     book.put(first)
     book.put(order("o2", qty="1", price=None))
     book.put(order("o3", side="sell", qty="0.5", price="120", reduce_only=True))
-    mids = {("binance", "BTC/USDT"): D("110")}
+    mids = {("binance", "BTC/USDT"): D("110")}.get
     # 2 * 100 priced, 1 * 110 at mid; the reduce-only sell adds no exposure.
     assert book.notional("s1", mids) == D("310")
     assert book.pending("s1", "binance", "BTC/USDT", "buy") == D("3")

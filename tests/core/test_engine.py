@@ -117,8 +117,14 @@ async def test_conflation_keeps_latest_per_key_and_counts():
 
 
 async def test_full_mailbox_pauses_sender_and_loses_nothing():
+    class SlowSink(Recorder):
+        async def on_message(self, message):
+            # Awaiting keeps the sink busy, so what is sent meanwhile queues.
+            await asyncio.sleep(0)
+            self.seen.append(message)
+
     engine = Engine()
-    sink = Recorder("sink", mailbox_capacity=10)
+    sink = SlowSink("sink", mailbox_capacity=10)
     sink_ref = await engine.spawn(sink)
 
     class Burst(Actor):
@@ -129,8 +135,8 @@ async def test_full_mailbox_pauses_sender_and_loses_nothing():
     burst = await engine.spawn(Burst("burst"))
     for _ in range(5):
         burst.tell(20)
-    await settle(engine)
-    await settle(engine)
+    for _ in range(5):
+        await settle(engine)
     assert sink.seen == list(range(20)) * 5
     # Each burst overflowed the sink, so the sender waited at least once.
     assert engine._cells["burst"].blocked.count >= 1
@@ -255,14 +261,42 @@ async def test_stats_report_counts_and_latency():
     assert stats["handling"]["p99_ns"] >= stats["handling"]["p50_ns"] > 0
 
 
-async def test_deliver_runs_idle_actor_at_once_and_queues_when_busy():
+async def test_deliver_runs_idle_actor_at_once_after_older_messages():
     engine = Engine()
     actor = Recorder()
     ref = await engine.spawn(actor)
     ref.deliver("now")
     assert actor.seen == ["now"]  # handled before any loop iteration
     ref.tell("queued")
-    ref.deliver("after")  # the mailbox is not empty: it must wait its turn
     assert actor.seen == ["now"]
+    ref.deliver("after")  # the queued message is handled first, then this one
+    assert actor.seen == ["now", "queued", "after"]
     await settle(engine)
     assert actor.seen == ["now", "queued", "after"]
+
+
+async def test_send_to_idle_actor_runs_inline_and_never_reenters():
+    calls = []
+
+    class Echo(Actor):
+        def __init__(self, name, peer=None):
+            super().__init__(name)
+            self.peer = peer
+
+        def on_message(self, message):
+            calls.append((self.name, message))
+            if message < 3:
+                self.send(self.peer, message + 1)
+
+    engine = Engine()
+    ping = Echo("ping")
+    pong = Echo("pong")
+    await engine.spawn(ping)
+    await engine.spawn(pong)
+    ping.peer, pong.peer = "pong", "ping"
+    engine.ref("ping").deliver(0)
+    # ping(0) ran inline and sent 1 to pong, which ran inline; pong's 2 for ping
+    # was queued, because ping was still running up the call stack.
+    assert calls == [("ping", 0), ("pong", 1)]
+    await settle(engine)
+    assert calls == [("ping", 0), ("pong", 1), ("ping", 2), ("pong", 3)]

@@ -50,3 +50,16 @@ def test_terminal_states_accept_no_trigger(state, trigger):
 def test_open_order_cannot_be_accepted_twice():
     with pytest.raises(IllegalTransition, match="OPEN -> ACCEPT"):
         next_status(OrderStatus.OPEN, "accept")
+
+
+def test_snapshot_copies_every_field_and_is_independent():
+    from dataclasses import fields
+
+    order = make_order("2")
+    order.tags = {"reason": "entry"}
+    order.apply_fill(Decimal("0.5"), Decimal("100"), Decimal("0.1"), 7)
+    copy = order.snapshot()
+    assert all(getattr(copy, f.name) == getattr(order, f.name) for f in fields(order))
+    copy.tags["reason"] = "changed"
+    order.apply_fill(Decimal("0.5"), Decimal("100"), Decimal("0.1"), 8)
+    assert (copy.filled, order.tags["reason"]) == (Decimal("0.5"), "entry")
