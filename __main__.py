@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_emulator_arguments(emulator)
     emulator.set_defaults(handler=_cmd_emulator)
     add_data_commands(sub)
+
+    from cryptobot.api.users_cli import add_user_commands
+
+    add_user_commands(sub)
     return parser
 
 
