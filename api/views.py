@@ -16,8 +16,8 @@ from cryptobot.core.orders import Order
 
 
 def iso(ts_ns: int | None) -> str | None:
-    """Engine time as ISO 8601 with Z, or None."""
-    return None if ts_ns is None or ts_ns == 0 else ns_to_iso(ts_ns)
+    """Engine time as ISO 8601 with Z to the microsecond (what PostgreSQL keeps), or None."""
+    return None if ts_ns is None or ts_ns == 0 else ns_to_iso(ts_ns - ts_ns % 1000)
 
 
 def number(value: Any) -> float | None:

@@ -101,7 +101,7 @@ def parse_topic(text: object) -> Topic:
 
 def envelope(topic: str, ts_ns: int, data: Any) -> dict[str, Any]:
     """The documented message: ``{"topic", "timestamp", "data"}``."""
-    return {"topic": topic, "timestamp": ns_to_iso(ts_ns), "data": data}
+    return {"topic": topic, "timestamp": ns_to_iso(ts_ns - ts_ns % 1000), "data": data}
 
 
 def message_for(kind: str, message: Any, now_ns: int) -> tuple[int, Any]:

@@ -117,6 +117,8 @@ class EngineThread:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stop: asyncio.Event | None = None
+        self._market: dict[str, tuple[float, float]] = {}
+        self._market_task: asyncio.Task | None = None
         self._thread = threading.Thread(target=self._main, name="test-engine", daemon=True)
 
     def start(self, timeout: float = 120.0) -> "EngineThread":
@@ -149,6 +151,8 @@ class EngineThread:
             return
         self._ready.set()
         await self._stop.wait()
+        if self._market_task is not None:
+            self._market_task.cancel()
         for server in reversed(self._servers):
             await server.stop()
         await self.system.stop()
@@ -193,17 +197,33 @@ class EngineThread:
 
     # -- fixtures of market data and users -----------------------------------------------------
 
-    async def publish_book(self, bid: float, ask: float, symbol: str = "BTC/USDT") -> None:
-        """Mark the book ready and publish a top of book, as the book actor would."""
+    async def set_market(self, bid: float, ask: float, symbol: str = "BTC/USDT") -> None:
+        """Publish this top of book now and every 20 ms from now on, as a book actor would.
+
+        The simulated exchange fills orders on book updates, so a steady
+        stream of them lets submitted orders arrive and fill.
+        """
         def publish() -> None:
             system = self.system
             now = system.clock.now_ns()
             bus = system.engine.bus
-            bus.publish(topics.book_status(system.exchange, symbol), BookStatus(system.exchange, symbol, True, "synced", now))
+            if symbol not in self._market:
+                bus.publish(topics.book_status(system.exchange, symbol), BookStatus(system.exchange, symbol, True, "synced", now))
+            self._market[symbol] = (bid, ask)
             bus.publish(topics.book(system.exchange, symbol), book_top(system.exchange, symbol, bid, ask, now))
+            if self._market_task is None:
+                self._market_task = asyncio.get_running_loop().create_task(self._market_loop())
 
         await self.run(publish)
         await asyncio.sleep(0.05)
+
+    async def _market_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            system = self.system
+            for symbol, (bid, ask) in self._market.items():
+                now = system.clock.now_ns()
+                system.engine.bus.publish(topics.book(system.exchange, symbol), book_top(system.exchange, symbol, bid, ask, now))
 
     async def new_user(self, roles: tuple[str, ...] = ("trader",), permissions: tuple[str, ...] | None = None,
                        exchange: str | None = None, is_test: bool = False) -> TestUser:
