@@ -59,9 +59,10 @@ MARKET_PATTERN = "{exchange}/{symbol:.+}"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", _v1("/auth/token"), auth.issue_token, PUBLIC, "Authentication", "Get an access and a refresh token",
-          "TokenRequest", response="TokenResponse"),
+          "TokenRequest", response="TokenResponse", errors=(401,)),
     Route("POST", _v1("/auth/refresh"), auth.refresh_token, PUBLIC, "Authentication",
-          "Exchange a refresh token (used once) for new tokens", "RefreshRequest", response="TokenResponse"),
+          "Exchange a refresh token (used once) for new tokens", "RefreshRequest", response="TokenResponse",
+          errors=(401,)),
     Route("GET", _v1("/auth/validate"), auth.validate_token, READ_JWT, "Authentication", "Validate the request's JWT",
           response="ValidateResponse"),
 

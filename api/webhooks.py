@@ -276,7 +276,9 @@ class WebhookDispatcher:
         try:
             webhook = await self.db.webhooks.get(delivery.webhook_id)
             secret = await self.db.webhooks.get_secret(delivery.webhook_id)
-            document = {"id": delivery.id, **delivery.payload}
+            payload = delivery.payload
+            document = {"id": delivery.id, "event": payload["event"], "timestamp": payload["timestamp"],
+                        "data": payload["data"]}
             body, signature = sign_body(orjson.dumps(document), secret)
             if not self.allow_private:
                 await check_target(webhook.url, False)

@@ -10,11 +10,11 @@ from cryptobot.storage.testing import FAST_PASSWORDS
 from cryptobot.tests.api.support import ADMIN_USERNAME, EngineThread, engine_settings
 
 
-def start_engine(pg_server, data_dir, sample_data, **overrides) -> tuple[EngineThread, str]:
+def start_engine(pg_server, data_dir, sample_data, app_options=None, **overrides) -> tuple[EngineThread, str]:
     """Start an engine and API on a fresh database; return it with the database URL to give back."""
     url = pg_server.supply.take()
     settings = engine_settings(str(data_dir), url, str(sample_data), **overrides)
-    engine = EngineThread(settings)
+    engine = EngineThread(settings, app_options)
     # Argon2 at its minimum cost, so creating and logging in users takes
     # milliseconds; the code path is the production one.
     with pytest.MonkeyPatch.context() as patch:

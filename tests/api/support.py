@@ -108,8 +108,9 @@ class TestUser:
 class EngineThread:
     """A started TradingSystem and its API on a private uvloop loop in a daemon thread."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, app_options: dict | None = None):
         self.settings = settings
+        self.app_options = {**TEST_APP_OPTIONS, **(app_options or {})}
         self.system: TradingSystem | None = None
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,7 +141,7 @@ class EngineThread:
         try:
             self.system = TradingSystem(self.settings)
             await self.system.start()
-            server = await start_api(self.system, self.settings, **TEST_APP_OPTIONS)
+            server = await start_api(self.system, self.settings, **self.app_options)
             self._servers.append(server)
             self.url = server.url
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
