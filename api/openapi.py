@@ -71,7 +71,8 @@ price, quantity, side, trade_id), `market.{symbol}.orderbook` (exchange, symbol,
 asks), `trades.{strategy_id}` (the strategy's order updates: the Order schema plus `event`),
 `positions.{strategy_id}` (position_id, strategy_id, exchange, symbol, side, quantity, entry_price,
 current_price, unrealized_pnl, realized_pnl, fees, opened_at, closed_at, status) and `system.status`
-(the SystemStatus schema plus `event`, every 5 s, and at once when the kill switch changes).
+(every 5 s the SystemStatus schema with `"event": "status"`; when the kill switch changes, at once,
+`{"event": "kill_switch", "engaged", "reason"}`).
 
 Slow clients: ticker and order-book messages a client has not yet been sent are replaced by newer ones
 (latest wins).  Other messages queue; a client whose queue reaches 2000 messages, or whose data waits

@@ -110,7 +110,8 @@ def order(o: Order) -> dict[str, Any]:
 
 
 def position(row: dict[str, Any]) -> dict[str, Any]:
-    """An open position as the portfolio actor reports it."""
+    """An open position as the portfolio actor reports it; prices and PnL are null until the book is marked."""
+    marked = bool(row.get("current_price"))
     return {
         "position_id": row["position_id"],
         "exchange": row["exchange"],
@@ -118,9 +119,9 @@ def position(row: dict[str, Any]) -> dict[str, Any]:
         "side": row["side"],
         "quantity": row["quantity"],
         "entry_price": row["entry_price"],
-        "current_price": row.get("current_price"),
-        "unrealized_pnl": row.get("unrealized_pnl"),
-        "unrealized_pnl_percent": row.get("unrealized_pnl_percent"),
+        "current_price": row["current_price"] if marked else None,
+        "unrealized_pnl": row["unrealized_pnl"] if marked else None,
+        "unrealized_pnl_percent": row["unrealized_pnl_percent"] if marked else None,
         "strategy_id": row.get("strategy_id"),
         "opened_at": iso(row.get("opened_at")),
     }

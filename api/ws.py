@@ -2,10 +2,15 @@
 
 Publishing never waits for a client.  The hub subscribes once to each bus
 topic some client wants.  For each bus message it builds and serializes the
-documented message once, then hands the same bytes to every subscribed
-client.  Handing over is a dict store (ticker and order book, where the
-latest value replaces one not yet sent) or a deque append (everything
-else); then the client's sender task is woken up and writes to the socket.
+documented message, and frames it as a WebSocket text frame, once.
+
+A client that is keeping up (nothing waiting for it, and less than
+``FAST_PATH_BUFFER`` bytes in its socket's write buffer) gets the frame
+written to its transport right there, synchronously: a non-blocking
+``transport.write``, with no task switch per client.  Otherwise the message
+is handed to the client's sender task: a dict store (ticker and order book,
+where the latest value replaces one not yet sent) or a deque append
+(everything else), and the task writes it, waiting for the socket to drain.
 
 A client that falls behind is disconnected with close code 1008 and a
 reason: when its queue of unconflated messages reaches
@@ -30,13 +35,27 @@ log = logging.getLogger("cryptobot.api.ws")
 
 CLOSE_TOO_SLOW = WSCloseCode.POLICY_VIOLATION  # 1008
 CLOSE_GRACE_SECONDS = 10.0
+# Below this many bytes waiting in a client's socket buffer a frame is written at once.
+FAST_PATH_BUFFER = 64 * 1024
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Frame ``payload`` as one unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2)."""
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 65536:
+        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
+    return header + payload
 
 
 class Client:
     """One WebSocket connection: its subscriptions and the data waiting to be sent."""
 
     __slots__ = ("ws", "transport", "principal", "topics", "latest", "queue", "wake", "pending_since", "closed",
-                 "close_reason", "sender", "sent", "label")
+                 "close_reason", "sender", "sent", "label", "busy")
 
     def __init__(self, ws: web.WebSocketResponse, transport: Any, label: str):
         self.ws = ws
@@ -52,6 +71,22 @@ class Client:
         self.close_reason = ""
         self.sender: asyncio.Task | None = None
         self.sent = 0
+        self.busy = False  # the sender task is writing a batch
+
+    def write_now(self, frame: bytes) -> bool:
+        """Write a framed message straight to the socket if nothing is waiting before it; return whether it did.
+
+        The writes go to the transport aiohttp writes to, one whole frame at
+        a time, so they interleave safely with aiohttp's own frames (pings,
+        the close frame).  The connection never negotiates compression.
+        """
+        transport = self.transport
+        if self.busy or self.queue or self.latest or transport is None or transport.is_closing() \
+                or transport.get_write_buffer_size() > FAST_PATH_BUFFER:
+            return False
+        transport.write(frame)
+        self.sent += 1
+        return True
 
     def send_soon(self, payload: bytes) -> None:
         """Queue a reply (pong, error, acknowledgement) behind what is already waiting."""
@@ -150,10 +185,13 @@ class WebSocketHub:
         topic = self._topics[name]
         ts, data = message_for(topic.kind, message, self.clock_ns())
         payload = dumps(envelope(name, ts, data))
+        frame = text_frame(payload)
         self.published += 1
         now = time.monotonic()
         if topic.conflated:
             for client in tuple(subscribers):
+                if client.write_now(frame):
+                    continue
                 if client.pending_since and now - client.pending_since > self.max_lag:
                     self.evict(client, f"client too slow: data waited more than {self.max_lag:g} s")
                     continue
@@ -163,6 +201,8 @@ class WebSocketHub:
                 client.wake.set()
         else:
             for client in tuple(subscribers):
+                if client.write_now(frame):
+                    continue
                 if len(client.queue) >= self.max_queue:
                     self.evict(client, f"client too slow: {len(client.queue)} messages waiting")
                     continue
@@ -221,9 +261,13 @@ class WebSocketHub:
                         batch.extend(client.latest.values())
                         client.latest.clear()
                     client.pending_since = 0.0
-                    for payload in batch:
-                        await ws.send_frame(payload, WSMsgType.TEXT)
-                        client.sent += 1
+                    client.busy = True
+                    try:
+                        for payload in batch:
+                            await ws.send_frame(payload, WSMsgType.TEXT)
+                            client.sent += 1
+                    finally:
+                        client.busy = False
         except asyncio.CancelledError:
             raise
         except (ConnectionError, RuntimeError) as exc:

@@ -24,7 +24,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from cryptobot.api.access import READ
 from cryptobot.api.responses import dumps, error_body
-from cryptobot.api.state import CLIENT_IP, RATE_HEADERS, state_of
+from cryptobot.api.state import CLIENT_IP, RATE_HEADERS, REQUEST_ID, state_of
 from cryptobot.api.ws import Client
 from cryptobot.api.ws_topics import parse_topic
 from cryptobot.core.errors import AuthenticationError, CryptobotError, NotFound, ValidationError
@@ -47,6 +47,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     state = state_of(request)
     ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=MAX_MESSAGE_BYTES)
     ws.headers.update(request[RATE_HEADERS])
+    ws.headers["X-Request-Id"] = request[REQUEST_ID]
     await ws.prepare(request)
     peer = request.transport.get_extra_info("peername") if request.transport else None
     client = Client(ws, request.transport, f"{request.get(CLIENT_IP)}:{peer[1] if peer else '?'}")
