@@ -1,4 +1,4 @@
-"""Who is calling and what they may do: principals, permissions and per-route access rules.
+"""Principals, permissions and per-route access rules: who is calling and what they may do.
 
 There are three permissions: ``read`` (look at anything the caller may
 see), ``trade`` (change strategies, orders, positions and backtests) and
@@ -41,9 +41,9 @@ def role_permissions(roles: tuple[str, ...] | list[str]) -> frozenset[str]:
 class Principal:
     """The authenticated caller of one request.
 
-    ``scheme`` is ``jwt`` or ``api_key``; ``key_id``, ``exchange`` (the
+    ``scheme`` is ``jwt`` or ``api_key``.  ``key_id``, ``exchange`` (the
     key's exchange scope, None for every exchange) and ``is_test`` describe
-    the API key, ``token_id`` and ``family_id`` the JWT.
+    the API key.  ``token_id`` and ``family_id`` describe the JWT.
     """
 
     user_id: str
@@ -74,7 +74,7 @@ class Principal:
         return "user", self.user_id
 
     def require(self, permission: str) -> None:
-        """Raise PermissionDenied unless the caller holds ``permission``."""
+        """Raise PermissionDenied unless the caller has ``permission``."""
         if permission not in self.permissions:
             via = f"API key {self.key_id}" if self.scheme == API_KEY else f"user {self.username}"
             raise PermissionDenied(f"Cannot do this: {via} lacks the '{permission}' permission",

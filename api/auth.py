@@ -2,10 +2,10 @@
 
 Access and refresh tokens are HS256 JWTs (``typ`` claim ``access`` or
 ``refresh``).  Each login starts a token family (``fam`` claim).  A refresh
-uses its token once and returns a successor; presenting a used refresh
-token again revokes the family, and the access tokens of the family stop
-working in this process at once (in another engine sharing the database,
-within :data:`CACHE_SECONDS`).
+uses its token once and returns a successor.  Presenting a used refresh
+token again revokes the family.  The access tokens of the family then stop
+working in this process at once, and in another engine sharing the
+database within :data:`CACHE_SECONDS`.
 
 Looking a credential up in PostgreSQL on every request would cap the API
 at the database's round-trip rate, so a verified principal is cached for

@@ -109,7 +109,7 @@ def load_or_create_secret_file(path: Path) -> bytes:
     except ValueError:
         raise ConfigError(f"Cannot use the JWT signing secret file {path}: it is not base64") from None
     if len(secret) < MIN_JWT_SECRET_LENGTH:
-        raise ConfigError(f"Cannot use the JWT signing secret file {path}: it holds {len(secret)} bytes, fewer than "
+        raise ConfigError(f"Cannot use the JWT signing secret file {path}: it contains {len(secret)} bytes, fewer than "
                           f"{MIN_JWT_SECRET_LENGTH}")
     return secret
 

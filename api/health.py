@@ -152,7 +152,12 @@ class SystemProbe:
         backtests = getattr(system, "backtests", None)
 
         def service(healthy: bool, uptime: int, unavailable: bool = False) -> dict:
-            status = "unavailable" if unavailable else "healthy" if healthy else "unhealthy"
+            if unavailable:
+                status = "unavailable"
+            elif healthy:
+                status = "healthy"
+            else:
+                status = "unhealthy"
             return {"status": status, "uptime": uptime if status == "healthy" else 0}
 
         # The API's own service counts from when the API started, the engine's from when the engine did.

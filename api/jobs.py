@@ -1,7 +1,7 @@
 """Background jobs of the API: API-key rotation and expiry, and the system status feed of /ws.
 
 Keys rotate automatically when they are ``max_age_days`` old (90 by
-default).  Nobody is present to receive the new key then, so the store keeps
+default).  No user is present to receive the new key then, so the store keeps
 it encrypted for its owner, and the owner gets an ``api_key.rotated``
 webhook naming the new key's id and the URL that returns it once:
 ``GET /api/v1/api-keys/{new_key_id}/rotated``.  The old key keeps working

@@ -149,8 +149,11 @@ def _security(route: Route) -> list[dict[str, list]]:
 
 
 def _operation(route: Route) -> dict[str, Any]:
+    # Handler docstrings read "METHOD /path: what it does"; the part after the colon describes the operation.
     doc = (route.handler.__doc__ or "").strip()
-    description = doc.split(":", 1)[1].strip() if ":" in doc.split("\n", 1)[0] else doc
+    description = doc
+    if ":" in doc.split("\n", 1)[0]:
+        description = doc.split(":", 1)[1].strip()
     permission = route.access.permission
     if permission:
         schemes = " or ".join("an API key" if s == API_KEY else "a JWT" for s in route.access.schemes)

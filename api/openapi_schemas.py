@@ -32,7 +32,7 @@ def ref(name: str) -> dict[str, str]:
 
 def obj(properties: dict[str, Any], required: tuple[str, ...] | list[str] | None = None, *, closed: bool = False,
         description: str | None = None) -> dict[str, Any]:
-    """An object schema; ``required`` defaults to every property (response bodies list all their fields)."""
+    """Build an object schema; ``required`` defaults to every property, because response bodies carry all their fields."""
     schema: dict[str, Any] = {"type": "object", "properties": properties,
                               "required": list(properties if required is None else required)}
     if closed:

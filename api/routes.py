@@ -1,4 +1,4 @@
-"""Every route of the API in one table: method, path, handler, access rule and what OpenAPI says of it.
+"""Every route of the API in one table: method, path, handler, access rule and its OpenAPI description.
 
 The application registers these routes and the OpenAPI document is built
 from the same table, so the two cannot disagree on which endpoints exist

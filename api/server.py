@@ -61,7 +61,7 @@ def _is_loopback(host: str) -> bool:
 
 
 async def serve(system: Any, settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve the API until ``stop`` is set (default: until the engine asks to stop), then shut it down cleanly."""
+    """Serve the API until ``stop`` is set (default: until the engine requests a stop), then shut it down cleanly."""
     server = await start_api(system, settings)
     try:
         if stop is not None:

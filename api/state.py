@@ -1,4 +1,4 @@
-"""What every handler reaches through the application: the engine, the store and the API's services."""
+"""The application state every handler reaches: the engine, the store and the API's services."""
 
 from __future__ import annotations
 

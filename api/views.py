@@ -2,9 +2,9 @@
 
 Times leave as ISO 8601 with ``Z`` and money as JSON numbers (Decimal is
 written by :func:`cryptobot.api.responses.dumps`).  Each view carries every
-field of the reference's example and may add a few more the reference does
-not show (``strategy_type``, ``client_order_id``, ``is_test``); the
-OpenAPI document lists them all.
+field of the reference's example.  Some add fields the reference does not
+show (``strategy_type``, ``client_order_id``, ``is_test``), and the OpenAPI
+document lists them all.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def iso(ts_ns: int | None) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """A Decimal (or other number) as a JSON number, or None."""
+    """Return a Decimal (or other number) as a JSON number, or None."""
     if value is None:
         return None
     return float(value)
@@ -46,7 +46,7 @@ def api_key(key: Any) -> dict[str, Any]:
 
 
 def issued_key(issued: Any) -> dict[str, Any]:
-    """A created or rotated key with its plain text, the only time it is shown."""
+    """Show a created or rotated key with its plain text, the only time the key is shown."""
     view = api_key(issued.record)
     view["key"] = issued.key
     return view
@@ -65,7 +65,7 @@ def performance(strategy: Any, detailed: bool) -> dict[str, Any]:
 
 
 def strategy(record: Any, *, parameters: bool, figures: str | None) -> dict[str, Any]:
-    """A strategy; ``figures`` is None (no performance), ``summary`` or ``detailed``."""
+    """Show a strategy; ``figures`` is None (no performance), ``summary`` or ``detailed``."""
     view = {
         "id": record.id,
         "name": record.name,
@@ -110,7 +110,7 @@ def order(o: Order) -> dict[str, Any]:
 
 
 def position(row: dict[str, Any]) -> dict[str, Any]:
-    """An open position as the portfolio actor reports it; prices and PnL are null until the book is marked."""
+    """Show an open position as the portfolio actor reports it; prices and PnL stay null until the book marks it."""
     marked = bool(row.get("current_price"))
     return {
         "position_id": row["position_id"],

@@ -56,7 +56,7 @@ def sign_body(unsigned: bytes, secret: str) -> tuple[bytes, str]:
     return unsigned[:-1] + SIGNATURE_MEMBER + signature.encode() + b'"}', signature
 
 
-def refused_address(address: str) -> bool:
+def is_non_public(address: str) -> bool:
     """Tell whether an IP address is private, loopback, link-local or otherwise not public."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -87,7 +87,7 @@ async def check_target(url: str, allow_private: bool) -> None:
         except OSError:
             raise ValidationError(f"Cannot use webhook URL: host {host!r} does not resolve", {"url": "host does not resolve"}) from None
         addresses = [info[4][0] for info in infos]
-    if any(refused_address(a) for a in addresses):
+    if any(is_non_public(a) for a in addresses):
         raise ValidationError(f"Cannot use webhook URL: host {host!r} is a private, loopback or link-local address",
                               {"url": "private, loopback and link-local targets are not allowed"})
 
@@ -99,7 +99,7 @@ class GuardedResolver(AbstractResolver):
         self._inner = DefaultResolver()
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
-        results = [r for r in await self._inner.resolve(host, port, family) if not refused_address(r["host"])]
+        results = [r for r in await self._inner.resolve(host, port, family) if not is_non_public(r["host"])]
         if not results:
             raise OSError(f"webhook host {host!r} resolves only to private, loopback or link-local addresses")
         return results

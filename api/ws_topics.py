@@ -38,10 +38,10 @@ MAX_TOPIC_LENGTH = 100
 class Topic:
     """A parsed WebSocket topic.
 
-    ``name`` is the canonical spelling sent back to the client,
-    ``kind`` one of ticker, trades, orderbook, strategy_trades,
-    strategy_positions, status; ``strategy_id`` is set for the strategy
-    topics and ``symbol`` for the market ones.
+    ``name`` is the canonical spelling sent back to the client.  ``kind``
+    is one of ticker, trades, orderbook, strategy_trades, strategy_positions
+    and status.  The strategy topics set ``strategy_id``, the market ones
+    ``symbol``.
     """
 
     name: str
@@ -100,7 +100,7 @@ def parse_topic(text: object) -> Topic:
 
 
 def envelope(topic: str, ts_ns: int, data: Any) -> dict[str, Any]:
-    """The documented message: ``{"topic", "timestamp", "data"}``."""
+    """Wrap ``data`` in the documented message ``{"topic", "timestamp", "data"}``."""
     return {"topic": topic, "timestamp": ns_to_iso(ts_ns - ts_ns % 1000), "data": data}
 
 

@@ -7,10 +7,10 @@ limits are raised so they never refuse, but every request still passes
 through them, through authentication (an API key) and through the request
 metrics.
 
-HTTP: ``wrk`` (Debian package ``wrk``) in another process, one thread,
-``CONNECTIONS`` keep-alive connections, ``SECONDS`` per endpoint, sending
-``X-API-Key`` on every request; it reports requests per second and the
-latency percentiles.
+HTTP: ``wrk`` (Debian package ``wrk``) runs in another process with one
+thread and ``CONNECTIONS`` keep-alive connections, for ``SECONDS`` per
+endpoint, and sends ``X-API-Key`` on every request.  It reports requests per
+second and the latency percentiles.
 
 WebSocket: 500 picows clients in another process authenticate, subscribe
 to ``market.BTC/USDT.ticker`` and time each message from the moment the
@@ -157,7 +157,7 @@ async def publish_tickers(bus, stop: asyncio.Event) -> None:
 
 
 async def bare_fanout_server():
-    """The baseline: an aiohttp server sending each message to every socket with send_str, one after another."""
+    """Start the baseline: an aiohttp server sending each message to every socket with send_str, one after another."""
     from aiohttp import WSMsgType, web
 
     sockets: list[web.WebSocketResponse] = []

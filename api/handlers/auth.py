@@ -43,7 +43,7 @@ async def refresh_token(request: web.Request) -> web.Response:
 
 
 async def validate_token(request: web.Request) -> web.Response:
-    """GET /auth/validate: the JWT of this request is valid; say whose it is."""
+    """GET /auth/validate: confirm the request's JWT is valid and return whose it is."""
     principal = principal_of(request)
     return json_response({"valid": True, "username": principal.username, "roles": list(principal.roles),
                           "user_id": principal.user_id, "permissions": sorted(principal.permissions)})

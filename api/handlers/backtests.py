@@ -1,7 +1,7 @@
 """``/backtest``: run, follow, read and cancel backtests.
 
 Running needs the engine's backtest service (``system.backtests``); an
-engine without one answers 503.  Status, results and cancellation read and
+engine without one responds 503.  Status, results and cancellation read and
 write the stored backtest, so they work either way.
 """
 

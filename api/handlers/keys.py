@@ -87,7 +87,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 
 def rotation_event(old_key_id: str, new_key, automatic: bool) -> dict:
-    """The data of an ``api_key.rotated`` webhook (never the key itself)."""
+    """Return the data of an ``api_key.rotated`` webhook (never the key itself)."""
     event = {"key_id": old_key_id, "new_key_id": new_key.id, "version": new_key.version,
              "description": new_key.description, "automatic": automatic,
              "expires_at": views.iso(new_key.expires_at)}

@@ -2,7 +2,7 @@
 
 The symbol is the last path segment and may contain its slash
 (``/data/ticker/binance/BTC/USDT``); ``BTC-USDT`` and ``BTC_USDT`` work too.
-The live endpoints answer 404 for a market this engine does not serve and
+The live endpoints respond 404 for a market this engine does not serve and
 503 while its book is not running or not yet synchronized.
 """
 

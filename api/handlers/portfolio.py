@@ -1,7 +1,7 @@
 """``/portfolio``: the account's value and assets, open positions, and closing a position.
 
-The portfolio actor answers these queries inside its mailbox, so the
-figures of one answer are consistent with each other.  ``/portfolio``
+The portfolio actor handles these queries inside its mailbox, so the
+figures of one reply are consistent with each other.  ``/portfolio``
 describes the engine's trading account, which every user with the read
 permission may see; positions belong to users and each user sees only
 their own.
@@ -36,8 +36,8 @@ async def get_portfolio(request: web.Request) -> web.Response:
     """GET /portfolio: total value, assets valued in the base currency, and the change over each period."""
     ref = _portfolio_actor(request)
     summary = await ask(ref, "portfolio")
-    # The actor's performance() reads the equity history from the store; it
-    # only reads actor state, on the same event loop, so it is safe to call here.
+    # performance() reads the equity history from the store and only reads the actor's state.
+    # It runs on the actor's own event loop, so calling it from here is safe.
     performance = await ref._cell.actor.performance()
     assets = [{"asset": row["asset"], "free": row["free"], "used": row["used"], "total": row["total"],
                "value_usd": row["value"]} for row in summary["assets"]]
@@ -64,7 +64,7 @@ async def list_positions(request: web.Request) -> web.Response:
 async def close_position(request: web.Request) -> web.Response:
     """POST /portfolio/positions/{position_id}/close: close with a reduce-only market order; wait for the fill.
 
-    Answers 202 with status ``closing`` when the fill has not arrived within
+    Responds 202 with status ``closing`` when the fill has not arrived within
     a few seconds.
     """
     position_id = check_id(request.match_info["position_id"], "position", "position_id")

@@ -1,7 +1,7 @@
 """``/strategies``: define, change, delete, start and stop strategies.
 
 A user sees and changes only their own strategies; another user's id
-answers 404 as if it did not exist.  An admin sees every strategy.
+gets 404 as if it did not exist.  An admin sees every strategy.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``/trade``: submit and cancel orders, look them up, list open orders and history.
 
 Orders go through the engine's risk manager like a strategy's.  An order
-the risk manager or the exchange rejects answers 400 ``order_rejected``
+the risk manager or the exchange rejects gets 400 ``order_rejected``
 with the reason.  A user sees only their own orders.
 """
 
@@ -55,7 +55,7 @@ def _order_body(body: dict, problems: Problems) -> dict:
 
 
 async def execute_order(request: web.Request) -> web.Response:
-    """POST /trade/execute: submit an order; answer with its state once accepted or filled."""
+    """POST /trade/execute: submit an order; respond with its state once accepted or filled."""
     body = await read_json_object(request, _ORDER_FIELDS, ("exchange", "symbol", "side", "type", "quantity"))
     problems = Problems()
     values = _order_body(body, problems)

@@ -2,7 +2,7 @@
 
 Client messages are JSON objects with an ``action``: ``authenticate``
 (``api_key`` or ``token``), ``subscribe`` and ``unsubscribe`` (``topics``),
-``ping`` (``id``) and ``close``.  The server answers ``authenticated``,
+``ping`` (``id``) and ``close``.  The server replies ``authenticated``,
 ``subscribed``, ``unsubscribed``, ``pong`` or ``error`` (the documented
 error body under ``error``, with the request's ``id`` when it had one), and
 sends data as ``{"topic", "timestamp", "data"}``.
@@ -10,7 +10,7 @@ sends data as ``{"topic", "timestamp", "data"}``.
 The first message must authenticate within the hub's ``auth_timeout`` (10 s by default);
 a failed authentication, or none in time, closes the connection with code
 1008.  A subscribe request is applied whole or not at all: one unknown,
-malformed or forbidden topic answers an error naming each bad topic.
+malformed or forbidden topic gets an error reply naming each bad topic.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def engine_settings(data_dir: str, database_url: str, sample_data: str, **overri
 
 
 class StandInBook(Actor):
-    """Answers the queries of a book actor (``book.<exchange>.<symbol>``) from a fixed book and ticker.
+    """Replies to the queries of a book actor (``book.<exchange>.<symbol>``) from a fixed book and ticker.
 
     It stands in for the book actors built elsewhere, with the same name and
     the same ``orderbook`` and ``ticker`` queries.

@@ -55,16 +55,16 @@ def test_secret_file_readable_by_others_refused(tmp_path):
         load_or_create_secret_file(path)
 
 
-async def test_first_admin_generated_password_shown_once(db, store_settings):
-    shown = []
-    user = await ensure_first_admin(db, store_settings, shown.append)
+async def test_first_admin_generated_password_announced_once(db, store_settings):
+    announced = []
+    user = await ensure_first_admin(db, store_settings, announced.append)
     assert user.roles == ("admin",)
-    assert len(shown) == 1
-    password = shown[0].split("\n\n    ", 1)[1].split("\n", 1)[0]
+    assert len(announced) == 1
+    password = announced[0].split("\n\n    ", 1)[1].split("\n", 1)[0]
     assert weakness(password, 12) is None
     assert (await db.users.authenticate("admin", password)).id == user.id
-    assert await ensure_first_admin(db, store_settings, shown.append) is None
-    assert len(shown) == 1
+    assert await ensure_first_admin(db, store_settings, announced.append) is None
+    assert len(announced) == 1
 
 
 async def test_first_admin_from_configuration(db, store_settings):
@@ -72,17 +72,17 @@ async def test_first_admin_from_configuration(db, store_settings):
 
     settings = dataclasses.replace(store_settings, auth_admin_username="root-admin",
                                    auth_admin_password="a long configured password")
-    shown = []
-    user = await ensure_first_admin(db, settings, shown.append)
-    assert shown == []
+    announced = []
+    user = await ensure_first_admin(db, settings, announced.append)
+    assert announced == []
     assert (await db.users.authenticate("root-admin", "a long configured password")).id == user.id
 
 
 async def test_generated_password_never_logged(db, store_settings, caplog):
-    shown = []
+    announced = []
     with caplog.at_level("DEBUG"):
-        await ensure_first_admin(db, store_settings, shown.append)
-    password = shown[0].split("\n\n    ", 1)[1].split("\n", 1)[0]
+        await ensure_first_admin(db, store_settings, announced.append)
+    password = announced[0].split("\n\n    ", 1)[1].split("\n", 1)[0]
     assert "created the first admin user admin" in caplog.text
     assert password not in caplog.text
 

@@ -146,7 +146,8 @@ async def test_internal_error_hides_detail(engine, http, caplog):
                 request_id = response.headers["X-Request-Id"]
         assert response.status == 500
         assert_error_body(body, "internal_error")
-        assert "secret" not in text and "Traceback" not in text
+        assert "secret" not in text
+        assert "Traceback" not in text
         assert body["error"]["details"] == {"request_id": request_id}
         logged = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
         assert len(logged) == 1

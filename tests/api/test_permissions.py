@@ -101,10 +101,10 @@ async def status_of(engine, http, method, path, headers):
 @pytest.mark.parametrize("method,path,permission,schemes", MATRIX)
 async def test_access_rules(engine, http, callers, method, path, permission, schemes):
     assert await status_of(engine, http, method, path, {}) == 401
-    for name, user, holds in (("reader", callers["reader"], "read"), ("read_key", callers["read_key"], "read"),
+    for name, user, granted in (("reader", callers["reader"], "read"), ("read_key", callers["read_key"], "read"),
                               ("trader", callers["trader"], "trade"), ("admin", callers["admin"], "admin"),
                               ("non_admin_admin_key", callers["non_admin_admin_key"], "trade")):
-        allowed = RANK[holds] >= RANK[permission]
+        allowed = RANK[granted] >= RANK[permission]
         for scheme, headers in (("jwt", user.bearer()), ("api_key", user.key())):
             if name == "read_key" and scheme == "jwt":
                 continue  # this user's JWT carries the trader role; only the key is read-only

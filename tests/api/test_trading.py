@@ -1,8 +1,8 @@
 """Orders through the API: submit, fill, look up, cancel, list; positions and the portfolio they change.
 
 The engine trades on paper: the simulated exchange fills against the top
-of book the test publishes (bid 50000, ask 50010 unless a test says
-otherwise), with a 0.1 % fee taken in the bought asset.
+of book the test publishes (bid 50000, ask 50010 unless a test sets
+others), with a 0.1 % fee taken in the bought asset.
 """
 
 from __future__ import annotations
@@ -181,24 +181,24 @@ async def test_position_and_close(engine, http, market):
     user = await engine.new_user()
     _, order = await call(engine, http, "POST", "/trade/execute", user.key(), order_body(quantity=0.02))
     await wait_for_status(engine, http, user, order["order_id"], "filled")
-    held = Decimal("0.02") * (1 - FEE_RATE)  # the buy's fee is taken in BTC
+    position_quantity = Decimal("0.02") * (1 - FEE_RATE)  # the buy's fee is taken in BTC
     _, positions = await call(engine, http, "GET", "/portfolio/positions", user.key())
     assert len(positions["data"]) == 1
     position = positions["data"][0]
     mid = (Decimal(str(BID)) + Decimal(str(ASK))) / 2
     assert position["side"] == "long"
-    assert Decimal(str(position["quantity"])) == held
+    assert Decimal(str(position["quantity"])) == position_quantity
     assert position["entry_price"] == ASK
     assert position["current_price"] == float(mid)
-    assert Decimal(str(position["unrealized_pnl"])) == (mid - Decimal(str(ASK))) * held
+    assert Decimal(str(position["unrealized_pnl"])) == (mid - Decimal(str(ASK))) * position_quantity
 
     status, closed = await call(engine, http, "POST", f"/portfolio/positions/{position['position_id']}/close", user.key())
     assert status == 200
     assert closed["status"] == "closed"
     assert closed["close_price"] == BID
-    expected_pnl = (Decimal(str(BID)) - Decimal(str(ASK))) * held
+    expected_pnl = (Decimal(str(BID)) - Decimal(str(ASK))) * position_quantity
     assert Decimal(str(closed["realized_pnl"])) == expected_pnl
-    assert closed["realized_pnl_percent"] == pytest.approx(float(expected_pnl / (Decimal(str(ASK)) * held) * 100))
+    assert closed["realized_pnl_percent"] == pytest.approx(float(expected_pnl / (Decimal(str(ASK)) * position_quantity) * 100))
     _, positions = await call(engine, http, "GET", "/portfolio/positions", user.key())
     assert positions["data"] == []
 

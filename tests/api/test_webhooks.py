@@ -25,7 +25,7 @@ def verify_webhook(payload, signature, secret):
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that records deliveries and answers with the given statuses in turn."""
+    """A webhook receiver on 127.0.0.1 that records deliveries and replies with the given statuses in turn."""
 
     def __init__(self, statuses=(200,)):
         self.statuses = list(statuses)
