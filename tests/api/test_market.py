@@ -27,6 +27,8 @@ async def call(engine, http, path, headers, params=None):
 @pytest.fixture
 async def book(engine):
     """A book actor for BTC/USDT with three levels a side and a ticker."""
+    if await engine.run(lambda: engine.system.engine.has_actor("book.binance.BTC/USDT")):
+        pytest.skip("a book actor of the engine serves BTC/USDT already; these tests need one with a known book")
     bids = [[50_000.0, 1.5], [49_900.0, 2.0], [49_800.0, 0.5]]
     asks = [[50_100.0, 1.0], [50_200.0, 2.5], [50_300.0, 4.0]]
     ticker = Ticker("binance", "BTC/USDT", BOOK_TS, 50_000.0, 50_100.0, 50_050.0, 1000.5, 2.5, 0.05)
@@ -83,6 +85,8 @@ async def test_unknown_exchange_invalid(engine, http):
 
 
 async def test_missing_book_actor_unavailable(engine, http):
+    if await engine.run(lambda: engine.system.engine.has_actor("book.binance.BTC/USDT")):
+        pytest.skip("a book actor of the engine serves BTC/USDT, so its order book does not answer 503")
     user = await engine.new_user()
     status, body = await call(engine, http, "/data/orderbook/binance/BTC/USDT", user.key())
     assert status == 503
