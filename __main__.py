@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.set_defaults(handler=_cmd_emulator)
     add_data_commands(sub)
     add_backtest_command(sub)
+
+    from cryptobot.api.users_cli import add_user_commands
+
+    add_user_commands(sub)
     return parser
 
 

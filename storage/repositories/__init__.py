@@ -16,6 +16,7 @@ from cryptobot.storage.repositories.base import Page, StoreContext
 from cryptobot.storage.repositories.equity import EquityRepository, EquitySnapshot
 from cryptobot.storage.repositories.orders import FillResult, OrderRepository
 from cryptobot.storage.repositories.positions import Position, PositionRepository
+from cryptobot.storage.repositories.refresh_tokens import RefreshOutcome, RefreshTokenRepository
 from cryptobot.storage.repositories.strategies import Strategy, StrategyRepository
 from cryptobot.storage.repositories.users import User, UserRepository
 from cryptobot.storage.repositories.webhooks import Delivery, Webhook, WebhookRepository
@@ -23,7 +24,7 @@ from cryptobot.storage.repositories.webhooks import Delivery, Webhook, WebhookRe
 __all__ = [
     "ApiKey", "ApiKeyRepository", "AuditEntry", "AuditLog", "Backtest", "BacktestRepository", "Balance",
     "BalanceRepository", "Delivery", "EquityRepository", "EquitySnapshot", "FillResult", "IssuedKey", "KeyList", "OrderRepository", "Page", "Position",
-    "PositionRepository", "Repositories", "Strategy", "StrategyRepository", "StoreContext", "User", "UserRepository",
+    "PositionRepository", "RefreshOutcome", "RefreshTokenRepository", "Repositories", "Strategy", "StrategyRepository", "StoreContext", "User", "UserRepository",
     "Webhook", "WebhookRepository",
 ]
 
@@ -42,3 +43,4 @@ class Repositories:
         self.webhooks = WebhookRepository(ctx)
         self.audit = AuditLog(ctx)
         self.equity = EquityRepository(ctx)
+        self.refresh_tokens = RefreshTokenRepository(ctx)

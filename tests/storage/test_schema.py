@@ -12,7 +12,7 @@ from cryptobot.storage.testing import FAST_PASSWORDS
 
 EXPECTED_TABLES = {
     "schema_migrations", "storage_meta", "users", "api_keys", "strategies", "orders", "fills", "positions", "balances",
-    "backtests", "webhooks", "webhook_deliveries", "audit_log", "equity_snapshots",
+    "backtests", "webhooks", "webhook_deliveries", "audit_log", "equity_snapshots", "refresh_tokens",
 }
 # The newest shipped migration; tests add files after it.
 LATEST = max(m.version for m in load_migrations(MIGRATIONS_DIR))

@@ -1,0 +1,1 @@
+"""Request handlers of the REST API, one module per area of the reference."""
