@@ -18,7 +18,7 @@ from cryptobot.core.actor import ask
 from cryptobot.core.config import Settings
 from cryptobot.core.errors import NotFound
 from cryptobot.gateways.feeds.config import emulator_urls, feed_config_from_settings
-from cryptobot.gateways.instruments import fetch_instruments
+from cryptobot.gateways.instruments import fetch_instruments, parse_reference
 from cryptobot.storage.recorder import TickRecorder
 
 log = logging.getLogger("cryptobot.actors.market_data")
@@ -53,6 +53,10 @@ class MarketData:
 
     async def prepare(self) -> None:
         """Start the emulator when it is the source and note the URLs the feeds connect to."""
+        if self.settings.engine_market_data == "none":
+            self.source = "none"
+            log.info("market data: none (no feed started)")
+            return
         if not self.use_emulator():
             log.info("market data: live %s streams at %s", self.exchange, self.urls["ws"])
             return
@@ -66,7 +70,21 @@ class MarketData:
         log.info("market data: exchange emulator replaying recorded %s data at %s", self.exchange, self.urls["ws"])
 
     async def load_instruments(self) -> dict:
+        """Instruments of the exchange, from its REST reference data (or the recorded copy without a feed)."""
+        if self.source == "none":
+            return self._recorded_instruments()
         return await fetch_instruments(self.exchange, self.urls["rest"])
+
+    def _recorded_instruments(self) -> dict:
+        from cryptobot.gateways.emulator.config import DEFAULT_RECORDINGS
+        from cryptobot.gateways.recordings import load_reference
+
+        reference = DEFAULT_RECORDINGS[self.exchange].reference
+        path = Path(self.settings.sample_data) / reference if reference else None
+        if path is None or not path.is_file():
+            log.warning("no recorded reference data at %s: no instruments, so every order is rejected", path)
+            return {}
+        return parse_reference(self.exchange, load_reference(path).body)
 
     async def close_source(self) -> None:
         if self.emulator is not None:
@@ -75,11 +93,15 @@ class MarketData:
 
     async def start_recorder(self) -> None:
         """Spawn the recorder actor that writes every tick to ClickHouse (spilling to disk while it is down)."""
-        recorder = TickRecorder(self.ticks.clone(), self.settings.data_path / "spill")
+        # One spill folder per target database: two engines on one data folder
+        # (tests, a second engine on a server) never share unwritten ticks.
+        recorder = TickRecorder(self.ticks.clone(), self.settings.data_path / "spill" / self.ticks.database)
         await self.engine.spawn(RecorderActor(recorder))
 
     async def start_feeds(self, symbols: list[str], instruments: dict) -> None:
-        """Spawn one book actor per symbol and the feed actor that fills them."""
+        """Spawn one book actor per symbol and the feed actor that fills them (none without a source)."""
+        if self.source == "none":
+            return
         overrides: dict[str, Any] = {"symbols": tuple(symbols)}
         if self.emulator is not None:
             overrides.update(emulator_urls(self.emulator, self.exchange))

@@ -53,6 +53,7 @@ class Settings:
         "", "base64 of 32 random bytes that encrypts webhook secrets and peppers API-key hashes; empty generates one kept in data_dir",
         secret=True)
     clickhouse_url: str = _setting("", "ClickHouse http(s) URL; empty uses the embedded engine in data_dir", secret=True)
+    clickhouse_database: str = _setting("cryptobot", "ClickHouse database of the tick tables")
     log_level: str = _setting("INFO", "lowest level logged", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = _setting("text", "log line format", choices=("text", "json"))
 
@@ -72,7 +73,7 @@ class Settings:
     auth_lockout_seconds: int = _setting(900, "how long a locked-out user must wait, in seconds", minimum=1)
 
     engine_mode: str = _setting("paper", "paper trades on the simulated exchange; live sends orders through ccxt", choices=("paper", "live"))
-    engine_market_data: str = _setting("auto", "emulator replays recorded data; live connects to exchanges; auto picks emulator when sample data exists", choices=("auto", "emulator", "live"))
+    engine_market_data: str = _setting("auto", "emulator replays recorded data; live connects to exchanges; auto picks emulator when sample data exists; none starts no feed (instruments from the recorded reference data)", choices=("auto", "emulator", "live", "none"))
     engine_exchange: str = _setting("binance", "exchange whose market data the engine runs on", choices=("binance", "binance_usdm", "kraken"))
     engine_symbols: str = _setting("BTC/USDT", "comma-separated unified symbols to subscribe")
     engine_base_currency: str = _setting("USDT", "currency the portfolio is valued in")

@@ -108,9 +108,10 @@ class ClickHouseStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, database: str = DEFAULT_DATABASE) -> "ClickHouseStore":
-        """Build a store from :class:`cryptobot.core.config.Settings`."""
-        return cls(settings.clickhouse_url, settings.data_path / "clickhouse", database)
+    def from_settings(cls, settings, database: str | None = None) -> "ClickHouseStore":
+        """Build a store from :class:`cryptobot.core.config.Settings` (its ``clickhouse_database`` unless given)."""
+        name = database or getattr(settings, "clickhouse_database", DEFAULT_DATABASE)
+        return cls(settings.clickhouse_url, settings.data_path / "clickhouse", name)
 
     def clone(self) -> "ClickHouseStore":
         """Return an unconnected store on the same target, for another thread."""

@@ -33,7 +33,7 @@ from cryptobot.core.errors import NotFound
 
 
 class DirectCell:
-    """What an :class:`ActorRef` needs from a cell: ``enqueue``, ``accepting`` and counters."""
+    """What an :class:`ActorRef` needs from a cell: ``enqueue``, ``deliver``, ``accepting`` and counters."""
 
     def __init__(self, engine: "DirectEngine", actor: Actor):
         self.engine = engine
@@ -47,6 +47,10 @@ class DirectCell:
         self.received += 1
         self.engine.deliver(self, message)
         return True
+
+    def deliver(self, message: Any) -> bool:
+        """The same as ``enqueue``: every delivery here is immediate already."""
+        return self.enqueue(message)
 
     def block_on(self, target: "DirectCell") -> None:
         """Never needed: a direct delivery never leaves a mailbox full."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import aiohttp
 import pytest
 
@@ -13,6 +15,8 @@ from cryptobot.tests.api.support import ADMIN_USERNAME, EngineThread, engine_set
 def start_engine(pg_server, data_dir, sample_data, app_options=None, **overrides) -> tuple[EngineThread, str]:
     """Start an engine and API on a fresh database; return it with the database URL to give back."""
     url = pg_server.supply.take()
+    # Engines of one test process share the embedded ClickHouse folder: each gets its own database.
+    overrides.setdefault("clickhouse_database", "api_" + secrets.token_hex(4))
     settings = engine_settings(str(data_dir), url, str(sample_data), **overrides)
     engine = EngineThread(settings, app_options)
     # Argon2 at its minimum cost, so creating and logging in users takes

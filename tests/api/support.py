@@ -37,10 +37,10 @@ NS = 1_000_000_000
 
 
 def engine_settings(data_dir: str, database_url: str, sample_data: str, **overrides: Any) -> Settings:
-    """Settings of a paper engine on the emulator with limits high enough for a test suite's traffic."""
+    """Settings of a paper engine without a feed (tests publish market data) and limits high enough for a test suite's traffic."""
     values = dict(
         data_dir=data_dir, database_url=database_url, database_secret_key=generate_key(), database_pool_size=10,
-        engine_market_data="emulator", sample_data=sample_data, engine_symbols="BTC/USDT",
+        engine_market_data="none", sample_data=sample_data, engine_symbols="BTC/USDT",
         auth_jwt_secret=secrets.token_urlsafe(48), auth_admin_username=ADMIN_USERNAME,
         auth_admin_password=secrets.token_urlsafe(24), auth_max_login_failures=3, auth_lockout_seconds=60,
         api_host="127.0.0.1", api_port=0, api_rate_limit_ip_per_minute=1_000_000, api_rate_limit_key_per_hour=1_000_000,

@@ -1,0 +1,1 @@
+"""Market-data feeds: exchange WebSocket protocols, REST snapshots, book sync and symbols."""
