@@ -19,7 +19,7 @@ build: $(STAMP)
 	$(PY) setup.py -q build_ext --inplace
 
 run: build
-	$(VENV)/bin/cryptobot config
+	$(VENV)/bin/cryptobot run
 
 test: build
 	$(PY) -m pytest

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cryptobot.actors.backtest.cli import add_backtest_command
 from cryptobot.core.config import describe_settings, load_settings
 from cryptobot.core.errors import CryptobotError
-from cryptobot.actors.backtest.cli import add_backtest_command
 from cryptobot.storage.importers.cli import add_data_commands
 
 
@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_backtest_command(sub)
 
+    from cryptobot.api.run import add_run_command
     from cryptobot.api.users_cli import add_user_commands
 
+    add_run_command(sub)
     add_user_commands(sub)
     return parser
 

@@ -35,7 +35,8 @@ class MarketData:
 
     def __init__(self, settings: Settings, engine: Any, ticks: Any, emulator_options: dict | None = None):
         self.settings = settings
-        self.emulator_options = {"pace": "recorded", "loop": True, "rebase_time": True, **(emulator_options or {})}
+        self.emulator_options = {"pace": "recorded", "speed": settings.engine_emulator_speed, "loop": True,
+                                 "rebase_time": True, **(emulator_options or {})}
         self.engine = engine
         self.ticks = ticks
         self.exchange = settings.engine_exchange

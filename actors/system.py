@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from cryptobot import __version__
+from cryptobot.actors.backtest.service import BacktestService
 from cryptobot.actors.execution import ExecutionActor
 from cryptobot.actors.market_data import MarketData
 from cryptobot.actors.order_desk import OrderDesk
@@ -71,6 +72,7 @@ class TradingSystem:
         self.market_data: MarketData | None = None
         self.strategies: StrategyManager | None = None
         self.orders: OrderDesk | None = None
+        self.backtests: BacktestService | None = None
         self.instruments: dict[str, dict] = {}
         self.kill_switch = False
         self.counters = {"trades_total": 0, "trades_error": 0, "trade_latency_ns": 0}
@@ -136,6 +138,9 @@ class TradingSystem:
         # Strategies first, so they see the market data from its first tick.
         restored = await self.strategies.restore()
         await self.market_data.start_feeds(self.symbols, instruments)
+        self.backtests = BacktestService(settings, self.db, self.ticks, instruments=self.instruments)
+        await self.backtests.start()
+        self._closers.append(("backtests", self.backtests.stop))
         log.info("engine started: %s %s on %s, %d strategies restored, market data from %s", settings.engine_mode,
                  ",".join(self.symbols), self.exchange, restored, self.market_data.source)
 

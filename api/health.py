@@ -271,8 +271,7 @@ class SystemProbe:
 def _feed_entry(answer: Any) -> dict:
     if not isinstance(answer, dict):
         return {"status": "connected" if answer else "disconnected", "latency": None}
-    connected = answer.get("connected")
-    status = answer.get("status") or ("connected" if connected else "disconnected")
+    status = answer.get("state") or ("connected" if answer.get("connected") else "disconnected")
     latency = answer.get("latency_ms", answer.get("latency"))
     return {"status": str(status), "latency": latency if isinstance(latency, (int, float)) else None}
 

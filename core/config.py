@@ -74,6 +74,7 @@ class Settings:
 
     engine_mode: str = _setting("paper", "paper trades on the simulated exchange; live sends orders through ccxt", choices=("paper", "live"))
     engine_market_data: str = _setting("auto", "emulator replays recorded data; live connects to exchanges; auto picks emulator when sample data exists; none starts no feed (instruments from the recorded reference data)", choices=("auto", "emulator", "live", "none"))
+    engine_emulator_speed: float = _setting(1.0, "replay speed of the exchange emulator, times the recorded pace", minimum=0.01, maximum=1000)
     engine_exchange: str = _setting("binance", "exchange whose market data the engine runs on", choices=("binance", "binance_usdm", "kraken"))
     engine_symbols: str = _setting("BTC/USDT", "comma-separated unified symbols to subscribe")
     engine_base_currency: str = _setting("USDT", "currency the portfolio is valued in")

@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
 class RepeatFilter(logging.Filter):
     """Pass at most ``burst`` records per (logger, template) every ``interval`` seconds."""
 
-    def __init__(self, burst: int = 5, interval: float = 60.0):
+    def __init__(self, burst: int = 20, interval: float = 60.0):
         super().__init__()
         self.burst = burst
         self.interval = interval
