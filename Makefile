@@ -4,31 +4,42 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+HOTPATH := $(wildcard hotpath/*.pyx hotpath/*.pxd hotpath/*.pxi)
 
-.PHONY: run test bench build annotate clean
+.PHONY: run test bench build-dev annotate clean
 
-$(STAMP): pyproject.toml setup.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev]'
-	touch $(STAMP)
 
-# Rebuild the Cython extensions in place when a .pyx or .pxd changed.
-build: $(STAMP)
+# The engine alone (what `make run` needs); installing builds the Cython extensions in place.
+$(RUN_STAMP): pyproject.toml setup.py $(HOTPATH) | $(VENV)/bin/python
+	$(PY) -m pip install -e .
+	touch $@
+
+# The engine with the test and development tools.
+$(DEV_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
+	$(PY) -m pip install -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+# Rebuild the Cython extensions in place when a .pyx or .pxd changed (Cython comes with the dev tools).
+build-dev: $(DEV_STAMP)
 	$(PY) setup.py -q build_ext --inplace
 
-run: build
+run: $(RUN_STAMP)
 	$(VENV)/bin/cryptobot run
 
-test: build
+test: build-dev
 	$(PY) -m pytest
 
-bench: build
+# pytest-benchmark suites; the scripts in benchmarks/ run one by one (see docs/benchmarks.md).
+bench: build-dev
 	$(PY) -m pip install -e '.[dev,bench]'
 	$(PY) -m pytest benchmarks -p no:randomly --benchmark-only --benchmark-columns=min,median,mean,max,rounds
 
-annotate: $(STAMP)
+annotate: $(DEV_STAMP)
 	CRYPTOBOT_ANNOTATE=1 $(PY) setup.py -q build_ext --inplace --force
 
 clean:

@@ -25,6 +25,7 @@ _PATTERN = re.compile(r"^(?P<prefix>[a-z]+)_(?P<body>[0-9a-hjkmnp-tv-z]{26})$")
 
 
 # Every pair of digits for a 10-bit chunk: encoding 130 bits takes 13 lookups.
+_time_cache: tuple[int, str] = (-1, "")
 _PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
 
 
@@ -44,8 +45,12 @@ def new_id(prefix: str, now_ms: int | None = None, low_bits: int | None = None) 
         raise ValueError(f"unknown id prefix {prefix!r}, expected one of {', '.join(PREFIXES)}")
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     low = _random.getrandbits(80) if low_bits is None else low_bits & ((1 << 80) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | low
-    return f"{prefix}_{_encode(value, _BODY_LENGTH)}"
+    # 80 random bits are exactly 16 digits, so the time part (10 digits) is
+    # encoded on its own and reused within the same millisecond.
+    global _time_cache
+    if _time_cache[0] != ms:
+        _time_cache = (ms, _encode(ms & ((1 << 48) - 1), 10))
+    return f"{prefix}_{_time_cache[1]}{_encode(low, 16)}"
 
 
 def is_id(value: object, prefix: str) -> bool:

@@ -46,9 +46,17 @@ class Histogram:
 
     def record(self, value_ns: int) -> None:
         """Add one observation (negative values count as 0)."""
-        if value_ns < 0:
-            value_ns = 0
-        self._counts[_bucket_index(value_ns)] += 1
+        if value_ns < _SUB_COUNT:
+            index = value_ns if value_ns > 0 else 0
+            if value_ns < 0:
+                value_ns = 0
+        else:
+            # _bucket_index, inlined: this runs on every actor message.
+            shift = value_ns.bit_length() - _SUB_BITS - 1
+            index = (shift + 1) * _SUB_COUNT + (value_ns >> shift) - _SUB_COUNT
+            if index >= _BUCKETS:
+                index = _BUCKETS - 1
+        self._counts[index] += 1
         self.count += 1
         self.total += value_ns
         if value_ns > self.max:

@@ -37,3 +37,17 @@ def test_check_id_names_field():
     with pytest.raises(ValidationError, match="'strategy_id' must be an id") as info:
         check_id("strategy_1", "strategy", "strategy_id")
     assert info.value.details == {"strategy_id": "expected a strategy id"}
+
+
+def test_new_id_body_is_crockford_base32_of_time_and_random_bits():
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+    def plain_encode(value, length):
+        digits = []
+        for _ in range(length):
+            digits.append(alphabet[value & 31])
+            value >>= 5
+        return "".join(reversed(digits))
+
+    for ms, low in [(0, 0), (1, 1), (1_733_000_000_000, 12_345), (2**48 - 1, 2**80 - 1)]:
+        assert new_id("order", now_ms=ms, low_bits=low) == "order_" + plain_encode(ms << 80 | low, 26)
