@@ -1,6 +1,9 @@
 """One actor hop: from ``ref.tell`` to the start of ``on_message``.
 
-Measured against the bare asyncio alternative in the same run: a consumer
+Two deliveries are timed: ``tell``, which always queues and runs the
+handler on a later loop iteration, and ``deliver``, which runs an idle
+actor's handler at once (how actors send to each other).  Both are
+measured against the bare asyncio alternative in the same run: a consumer
 task awaiting ``asyncio.Queue.get`` while a producer calls ``put_nowait``.
 Both send one message at a time and wait for it to arrive, so each sample
 is a single hand-off, not a queueing delay.
@@ -41,13 +44,14 @@ class Probe(Actor):
             self.engine.loop.call_soon(self.resend)
 
 
-async def actor_hops(count: int) -> np.ndarray:
+async def actor_hops(count: int, inline: bool = False) -> np.ndarray:
     engine = Engine()
     samples = np.zeros(count, dtype=np.int64)
     done = engine.loop.create_future()
     probe = Probe(samples, done)
     ref = await engine.spawn(probe)
-    probe.resend = lambda: ref.tell(clock())
+    send = ref.deliver if inline else ref.tell
+    probe.resend = lambda: send(clock())
     ref.tell(clock())
     await done
     await engine.shutdown()
@@ -81,9 +85,11 @@ def summarize(name: str, samples: np.ndarray) -> dict[str, float]:
 async def main(hops: int) -> None:
     await actor_hops(1000)
     await queue_hops(1000)
-    actor = summarize("actor hop", await actor_hops(hops))
+    actor = summarize("actor hop, queued (tell)", await actor_hops(hops))
+    inline = summarize("actor hop, idle (deliver)", await actor_hops(hops, inline=True))
     queue = summarize("asyncio.Queue hand-off", await queue_hops(hops))
-    print(f"ratio actor/queue: p50 {actor['p50'] / queue['p50']:.2f}  p99 {actor['p99'] / queue['p99']:.2f}")
+    print(f"ratio queued/queue: p50 {actor['p50'] / queue['p50']:.2f}  p99 {actor['p99'] / queue['p99']:.2f}")
+    print(f"ratio idle/queue:   p50 {inline['p50'] / queue['p50']:.2f}  p99 {inline['p99'] / queue['p99']:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ other:
   a strategy, a risk and an execution task doing the same steps.
 
 Each sample is the time from the frame's receive stamp to the hand-off.
+``--in-process`` instead hands every recorded frame to the engine's
+listener as bytes, without a socket, and times the whole call: the CPU
+cost of the chain, free of the event loop's wake-up between frames.
 
-    CRYPTOBOT_SAMPLE_DATA=../shared/data/real python benchmarks/tick_to_order.py [--speed 40] [--orders 3000]
+    CRYPTOBOT_SAMPLE_DATA=../shared/data/real python benchmarks/tick_to_order.py [--speed 40] [--orders 3000] [--in-process]
 """
 
 from __future__ import annotations
@@ -184,6 +187,59 @@ async def run_baseline(ws_url: str, rest_url: str, orders: int) -> np.ndarray:
     return samples
 
 
+async def run_in_process(sample_data: str) -> np.ndarray:
+    """Time each recorded depth frame through listener, book, strategy, risk and execution, in one call."""
+    import gzip
+    import os
+
+    from picows.picows import WSMsgType, _make_test_ws_frame
+
+    from cryptobot.actors.book import BookActor
+    from cryptobot.actors.feed import InlineDelivery
+    from cryptobot.gateways.feeds.binance_rest import level_rows
+    from cryptobot.gateways.feeds.messages import SnapshotReady
+    from cryptobot.gateways.instruments import parse_reference
+    from cryptobot.hotpath.depth_wire import FrameListener
+
+    frames, snapshot = [], None
+    with gzip.open(os.path.join(sample_data, "hftbacktest/usdm/btcusdt_20240808.gz"), "rt") as handle:
+        for line in handle:
+            text = line.partition(" ")[2].strip()
+            if text.startswith('{"lastUpdateId"'):
+                snapshot = orjson.loads(text)
+            elif "@depth" in text[:40]:
+                frames.append(text.encode())
+    reference = open(os.path.join(sample_data, "cryptofeed/BINANCE_FUTURES.0")).read().split("\n")[0]
+    instruments = parse_reference(EXCHANGE, orjson.loads(reference.split(": ", 1)[1]))
+
+    STRATEGY_TYPES[EveryTick.type_name] = EveryTick
+    engine = Engine()
+    exchange = TimedExchange(instruments, np.zeros(len(frames), dtype=np.int64), engine.loop.create_future())
+    limits = RiskLimits(price_band_percent=None, orders_per_second=None)
+    risk = await engine.spawn(RiskActor("execution", limits, engine_orders_per_second=None))
+    await engine.spawn(ExecutionActor({EXCHANGE: exchange}, None, ["risk"]))
+    risk.tell(InstrumentsUpdate(EXCHANGE, instruments))
+    engine.bus.subscribe(topics.book(EXCHANGE, SYMBOL), risk.deliver)
+    engine.bus.subscribe(topics.book_status(EXCHANGE, SYMBOL), risk.deliver)
+    config = StrategyConfig("strategy_01jbenchmark0000000000000", "every_tick", EXCHANGE, SYMBOL, "1m", {})
+    await engine.spawn(StrategyActor(config, "risk", "execution"))
+    book = await engine.spawn(BookActor(EXCHANGE, SYMBOL))
+    book.tell(SnapshotReady(SYMBOL, snapshot["lastUpdateId"], level_rows(snapshot["bids"], 8, "b"),
+                            level_rows(snapshot["asks"], 8, "a"), 8, 8, 1000, 0, 0))
+    for cell in list(engine._cells.values()):
+        await cell.drained()
+    listener = FrameListener(lambda *a: None, lambda *a: None, None, {b"BTCUSDT": InlineDelivery(book)})
+    built = [_make_test_ws_frame(WSMsgType.TEXT, frame, True, False) for frame in frames]
+    samples = np.zeros(len(built), dtype=np.int64)
+    for i, frame in enumerate(built):
+        started = time.perf_counter_ns()
+        listener.on_ws_frame(None, frame)
+        samples[i] = time.perf_counter_ns() - started
+    print(f"in process: {len(built)} recorded frames, {exchange.count} orders handed over")
+    await engine.shutdown()
+    return samples
+
+
 def summarize(name: str, samples: np.ndarray, warmup: int) -> tuple[float, float]:
     kept = samples[warmup:][samples[warmup:] > 0] / 1000.0
     p50, p99 = np.percentile(kept, [50, 99])
@@ -211,5 +267,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", type=float, default=40.0, help="replay speed, times the recorded pace")
     parser.add_argument("--orders", type=int, default=3000, help="orders to time in each pipeline")
+    parser.add_argument("--in-process", action="store_true", help="time the chain without a socket instead")
     arguments = parser.parse_args()
-    uvloop.run(main(arguments.speed, arguments.orders))
+    if arguments.in_process:
+        import os
+
+        costs = uvloop.run(run_in_process(os.environ.get("CRYPTOBOT_SAMPLE_DATA", "")))
+        summarize("frame -> order, one call per frame", costs, warmup=200)
+    else:
+        uvloop.run(main(arguments.speed, arguments.orders))
