@@ -1,4 +1,4 @@
-"""Where the engine's market data comes from, and the actors that carry it.
+"""The engine's market data source, and the actors that carry it.
 
 The source is the exchange emulator replaying the recorded real data over
 local sockets when ``engine_market_data`` is ``emulator`` (or ``auto`` and
@@ -71,7 +71,7 @@ class MarketData:
         log.info("market data: exchange emulator replaying recorded %s data at %s", self.exchange, self.urls["ws"])
 
     async def load_instruments(self) -> dict:
-        """Instruments of the exchange, from its REST reference data (or the recorded copy without a feed)."""
+        """Load the instruments of the exchange from its REST reference data (or the recorded copy without a feed)."""
         if self.source == "none":
             return self._recorded_instruments()
         return await fetch_instruments(self.exchange, self.urls["rest"])
@@ -112,7 +112,7 @@ class MarketData:
         self.book_names = {symbol: ref.name for symbol, ref in books.items()}
 
     def book_ref(self, symbol: str) -> Any:
-        """The book actor of ``symbol`` on this engine's exchange; raise NotFound when there is none."""
+        """Return the book actor of ``symbol`` on this engine's exchange; raise NotFound when there is none."""
         name = self.book_names.get(symbol)
         if name is None:
             raise NotFound(f"no market data for {symbol} on {self.exchange}; served: {', '.join(self.book_names) or 'none'}",
@@ -120,7 +120,7 @@ class MarketData:
         return self.engine.ref(name)
 
     async def feed_status(self) -> list[dict]:
-        """Status of each feed actor (connection state, latency, counters)."""
+        """Return the status of each feed actor (connection state, latency, counters)."""
         result = []
         for name in self.feed_names:
             if self.engine.has_actor(name):
