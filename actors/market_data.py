@@ -16,7 +16,7 @@ from cryptobot.actors.feed import spawn_market_data
 from cryptobot.actors.recorder import RecorderActor
 from cryptobot.core.actor import ask
 from cryptobot.core.config import Settings
-from cryptobot.core.errors import NotFound
+from cryptobot.core.errors import ExchangeError, NotFound
 from cryptobot.gateways.feeds.config import emulator_urls, feed_config_from_settings
 from cryptobot.gateways.instruments import fetch_instruments, parse_reference
 from cryptobot.storage.recorder import TickRecorder
@@ -59,6 +59,8 @@ class MarketData:
             log.info("market data: none (no feed started)")
             return
         if not self.use_emulator():
+            if self.settings.engine_market_data == "auto":
+                log.info("no recorded data at %s (CRYPTOBOT_SAMPLE_DATA), so market data is live", self.settings.sample_data)
             log.info("market data: live %s streams at %s", self.exchange, self.urls["ws"])
             return
         from cryptobot.gateways.emulator import ExchangeEmulator
@@ -74,7 +76,14 @@ class MarketData:
         """Load the instruments of the exchange from its REST reference data (or the recorded copy without a feed)."""
         if self.source == "none":
             return self._recorded_instruments()
-        return await fetch_instruments(self.exchange, self.urls["rest"])
+        try:
+            return await fetch_instruments(self.exchange, self.urls["rest"])
+        except ExchangeError as exc:
+            if self.source != "live":
+                raise
+            raise ExchangeError(
+                f"{exc.message}; without access to {self.exchange}, point CRYPTOBOT_SAMPLE_DATA at the recorded data "
+                f"to replay it through the emulator, or set CRYPTOBOT_ENGINE_MARKET_DATA=none", exc.retryable) from None
 
     def _recorded_instruments(self) -> dict:
         from cryptobot.gateways.emulator.config import DEFAULT_RECORDINGS

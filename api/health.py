@@ -186,6 +186,8 @@ class SystemProbe:
             "exchanges": exchanges,
             "kill_switch": system.kill_switch,
             "mode": system.settings.engine_mode,
+            "market_data": {"source": system.market_data.source if system.market_data else "none",
+                            "exchange": system.exchange, "symbols": system.symbols},
         }
 
     async def _database(self) -> dict:

@@ -217,8 +217,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "clickhouse": obj({"status": STRING, "connections": INTEGER}, required=("status", "connections")),
         "redis": obj({"status": {"type": "string", "const": "not_used"}, "connections": {"type": "integer", "const": 0}},
                      description="Cryptobot uses no Redis; always not_used (ClickHouse is under clickhouse)"),
-        "exchanges": {"type": "object", "additionalProperties": obj({"status": STRING, "latency": nullable(NUMBER)})},
+        "exchanges": {"type": "object", "description": "Feed connection per exchange; latency in ms is the exchange's "
+                      "event time to our receive time on Binance (clock skew included), the ping round trip on Kraken",
+                      "additionalProperties": obj({"status": STRING, "latency": nullable(NUMBER)})},
         "kill_switch": BOOLEAN, "mode": {"type": "string", "enum": ["paper", "live"]},
+        "market_data": obj({"source": {"type": "string", "enum": ["emulator", "live", "none"],
+                                       "description": "emulator: recorded real data replayed on local sockets"},
+                            "exchange": STRING, "symbols": {"type": "array", "items": STRING}}),
     }),
     "SystemMetrics": obj({
         "cpu_usage": NUMBER, "memory_usage": NUMBER, "disk_usage": NUMBER,

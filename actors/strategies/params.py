@@ -71,7 +71,7 @@ def _number(value: float) -> str:
 
 def validate(specs: tuple[Param, ...], values: Any, cross_check: Callable[[dict], dict[str, str]] | None = None,
              base: dict | None = None) -> dict[str, Any]:
-    """Return the full parameter dict: ``base`` (or the defaults) updated with ``values``.
+    """Return the full parameter dict: the defaults, updated with ``base``, then with ``values``.
 
     Raises
     ------
@@ -83,7 +83,9 @@ def validate(specs: tuple[Param, ...], values: Any, cross_check: Callable[[dict]
     if not isinstance(values, dict):
         raise ValidationError(f"'parameters' must be an object, was {type(values).__name__}", {"parameters": "expected an object"})
     by_name = {p.name: p for p in specs}
-    result = dict(base) if base is not None else {p.name: p.default for p in specs}
+    # Defaults first: a stored parameter set may predate a parameter added since.
+    result = {p.name: p.default for p in specs}
+    result.update({name: value for name, value in (base or {}).items() if name in by_name})
     problems: dict[str, str] = {}
     for name, raw in values.items():
         spec = by_name.get(name)

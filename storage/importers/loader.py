@@ -62,9 +62,11 @@ class ImportSummary:
         lines = [f"{self.file}: {self.format}, {self.kind} for {self.exchange} {self.symbol}"
                  + (f" ({self.timeframe})" if self.timeframe else "")]
         if self.already_imported:
-            lines.append("already imported earlier: nothing written")
-        lines.append(f"rows parsed {self.rows_parsed}, written {self.rows_written}, "
-                     f"already stored {self.duplicates_skipped}")
+            # A file seen before is recognized by its content hash and not read into the store again.
+            lines.append(f"already imported earlier: all {self.rows_parsed} rows are stored, nothing written")
+        else:
+            lines.append(f"rows parsed {self.rows_parsed}, written {self.rows_written}, "
+                         f"already stored {self.duplicates_skipped}")
         lines.append(f"time span {span}")
         if self.other_symbol_rows:
             lines.append(f"skipped {self.other_symbol_rows} messages of other symbols")

@@ -184,3 +184,12 @@ def test_counters_count_wins_and_losses():
     assert counters.realized_pnl == D("5")
     assert strategy.position == 0
     assert intents[0].client_order_id != intents[2].client_order_id
+
+
+def test_stored_parameters_missing_some_get_defaults():
+    from cryptobot.actors.strategies.mean_reversion import MeanReversion
+
+    full = MeanReversion.validate_parameters({"entry_threshold": 3.0}, base={"lookback_period": 30})
+    assert full["lookback_period"] == 30
+    assert full["entry_threshold"] == 3.0
+    assert full["exit_threshold"] == 0.5  # default

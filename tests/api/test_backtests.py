@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cryptobot.core.clock import iso_to_ns
@@ -64,18 +66,24 @@ async def test_run_without_service_unavailable(engine, http):
     assert body["error"]["details"] == {"service": "backtest service unavailable"}
 
 
-async def test_run_backtest(engine, http):
+async def test_run_backtest(engine, http, sample_data):
     if not has_service(engine):
         pytest.skip("system.backtests is absent: this engine runs no backtest service, so POST /backtest answers 503")
+    from cryptobot.storage.importers import import_file
+
+    # Recorded spot trades of 2024-08-08 23:54 to 23:59, imported into the engine's tick store.
+    path = sample_data / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
+    await engine.run(lambda: asyncio.to_thread(import_file, engine.system.ticks, path, "binance", "BTC/USDT", "trades"))
+    start, end = "2024-08-08T23:50:00Z", "2024-08-09T00:00:00Z"
     user = await engine.new_user()
     strategy = await strategy_of(engine, user)
     status, body = await call(engine, http, "POST", "/backtest", user.key(),
-                              {"strategy_id": strategy.id, "start_date": START, "end_date": END, "initial_capital": 10000.0,
+                              {"strategy_id": strategy.id, "start_date": start, "end_date": end, "initial_capital": 10000.0,
                                "parameters": {"lookback_period": 20}})
-    assert status == 201
+    assert status == 201, body
     assert body["strategy_id"] == strategy.id
-    assert body["start_date"] == START
-    assert body["end_date"] == END
+    assert body["start_date"] == start
+    assert body["end_date"] == end
     assert body["initial_capital"] == 10000.0
     assert body["status"] in ("created", "running", "completed")
 

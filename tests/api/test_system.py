@@ -30,12 +30,14 @@ async def test_status_fields(engine, http):
     assert body["uptime"] >= 1
     assert set(body["services"]) == {"auth", "strategy", "data", "trade", "backtest"}
     assert body["services"]["trade"]["status"] == "healthy"
-    assert body["services"]["backtest"]["status"] == "unavailable"
+    # The engine runs its backtest service (worker processes), so backtesting is healthy.
+    assert body["services"]["backtest"]["status"] == "healthy"
     assert body["database"]["status"] == "healthy"
     pool_size = await engine.run(lambda: engine.system.db.pool.get_size())
     assert 1 <= body["database"]["connections"] <= pool_size + 1
     assert body["clickhouse"]["status"] == "healthy"
     assert body["redis"] == {"status": "not_used", "connections": 0}
+    assert body["market_data"] == {"source": "none", "exchange": "binance", "symbols": ["BTC/USDT"]}
     feed_running = await engine.run(lambda: engine.system.engine.has_actor("feed.binance"))
     if not feed_running:
         # Without a feed actor the exchange counts as disconnected.
@@ -93,7 +95,7 @@ async def test_prometheus_page(engine, http):
     feed_running = await engine.run(lambda: engine.system.engine.has_actor("feed.binance"))
     if not feed_running:
         assert samples['cryptobot_exchange_connected{exchange="binance"}'] == "0"
-    assert samples['cryptobot_service_up{service="backtest"}'] == "0"
+    assert samples['cryptobot_service_up{service="backtest"}'] == "1"
     assert "# TYPE cryptobot_http_requests_total counter" in text
     assert float(samples['cryptobot_http_requests_total{outcome="success"}']) >= 1
 

@@ -220,7 +220,7 @@ def test_cli_import_prints_summary(clickhouse_data_dir, ch_database, sample_data
     assert "rows parsed 148, written 148" in out
     assert "time span 2023-01-01T00:03:56.000000000Z -> 2023-01-01T23:19:47.000000000Z" in out
     assert main(argv) == 0
-    assert "already imported earlier: nothing written" in capsys.readouterr().out
+    assert "already imported earlier: all 148 rows are stored, nothing written" in capsys.readouterr().out
 
 
 def test_cli_import_bad_file_exits_2(clickhouse_data_dir, ch_database, sample_data, monkeypatch, tmp_path, capsys):
