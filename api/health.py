@@ -259,6 +259,7 @@ class SystemProbe:
                           "failed": backtest_counts["failed"], "created": backtest_counts["created"],
                           "cancelled": backtest_counts["cancelled"]},
             "websocket_clients": self.websocket_clients(),
+            "actors": actor_figures(system.engine.stats()) if system.engine is not None else [],
         }
 
     async def _disk_bytes(self) -> int:
@@ -268,6 +269,18 @@ class SystemProbe:
             size = await asyncio.to_thread(folder_size, self.system.settings.data_path)
             self._disk = (time.monotonic(), size)
         return size
+
+
+def actor_figures(stats: list[dict]) -> list[dict]:
+    """Per-actor message counts, mailbox depth and handling time (microseconds) from ``Engine.stats``."""
+    return [{
+        "name": entry["name"], "state": entry["state"], "messages_in": entry["messages_in"],
+        "messages_out": entry["messages_out"], "mailbox_depth": entry["mailbox_depth"],
+        "mailbox_max_depth": entry["mailbox_max_depth"], "conflated": entry["conflated"],
+        "failures": entry["failures"], "restarts": entry["restarts"],
+        "handling_p50_us": round(entry["handling"]["p50_ns"] / 1000, 3),
+        "handling_p99_us": round(entry["handling"]["p99_ns"] / 1000, 3),
+    } for entry in stats]
 
 
 def _feed_entry(answer: Any) -> dict:
@@ -326,6 +339,13 @@ def prometheus_text(status: dict, metrics: dict) -> str:
            [('{outcome="success"}', trades["success"]), ('{outcome="error"}', trades["error"])])
     metric("trade_latency_average_milliseconds", "gauge", "Mean time from order creation to fill",
            [("", trades["average_latency"])])
+    actors = metrics.get("actors", [])
+    metric("actor_messages_in_total", "counter", "Messages each actor received",
+           [(f'{{actor="{a["name"]}"}}', a["messages_in"]) for a in actors])
+    metric("actor_mailbox_depth", "gauge", "Messages waiting in each actor's mailbox",
+           [(f'{{actor="{a["name"]}"}}', a["mailbox_depth"]) for a in actors])
+    metric("actor_handling_p99_microseconds", "gauge", "99th percentile time to handle one message",
+           [(f'{{actor="{a["name"]}"}}', a["handling_p99_us"]) for a in actors])
     metric("strategies", "gauge", "Strategies by state",
            [('{state="active"}', metrics["strategies"]["active"]), ('{state="total"}', metrics["strategies"]["total"])])
     metric("backtests", "gauge", "Backtests by status",

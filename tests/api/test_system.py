@@ -62,6 +62,12 @@ async def test_metrics_counts(engine, http, admin):
     counters = await engine.run(lambda: dict(engine.system.counters))
     assert body["trades"]["success"] <= counters["trades_total"]
     assert body["trades"]["total"] == body["trades"]["success"] + body["trades"]["error"]
+    actors = {a["name"]: a for a in body["actors"]}
+    assert {"risk", "execution", "portfolio", "recorder"} <= set(actors)
+    # The risk actor received at least the instruments of the engine's exchange at start-up.
+    assert actors["risk"]["messages_in"] >= 1
+    assert actors["risk"]["state"] == "running"
+    assert actors["risk"]["handling_p99_us"] >= actors["risk"]["handling_p50_us"] >= 0
 
 
 async def test_metrics_count_requests(engine, http):
