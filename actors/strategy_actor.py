@@ -66,12 +66,9 @@ class StrategyActor(Actor):
         elif kind is BookTop:
             strategy.on_book(message)
         elif kind is OrderUpdate:
-            trades_before = strategy.counters.trades
             strategy.on_order_update(message)
             if message.fill is not None and self.on_counters is not None:
                 self.on_counters(self.config.strategy_id, strategy.counters)
-            if strategy.counters.trades != trades_before:
-                self.publish(topics.STRATEGY_EVENTS, ("trade_closed", self.config.strategy_id, message))
         elif kind is RiskRejection:
             strategy.on_rejection(message)
         elif kind is BookStatus:
