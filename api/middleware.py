@@ -19,7 +19,7 @@ from aiohttp import web
 from cryptobot.api.access import API_KEY, JWT, Access
 from cryptobot.api.ratelimit import Verdict
 from cryptobot.api.responses import error_body, json_response
-from cryptobot.api.state import CLIENT_IP, PRINCIPAL, RATE_HEADERS, REQUEST_ID, STATE, ApiState
+from cryptobot.api.state import CLIENT_IP, PRINCIPAL, RATE_HEADERS, REQUEST_ID, ApiState
 from cryptobot.core.errors import (ActorStopped, AuthenticationError, CryptobotError, PermissionDenied, RateLimited,
                                    ServiceUnavailable)
 

@@ -202,7 +202,6 @@ def in_process(sample_data: str) -> tuple[np.ndarray, np.ndarray]:
 
     from picows.picows import WSMsgType, _make_test_ws_frame
 
-    from cryptobot.core.actor import ActorRef
     from cryptobot.gateways.feeds.messages import SnapshotReady
     from cryptobot.gateways.feeds.binance_rest import level_rows
     from cryptobot.hotpath.depth_wire import FrameListener

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from decimal import ROUND_FLOOR, Decimal
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cryptobot.actors.backtest.control import BacktestCancelled, Control
+from cryptobot.actors.backtest.control import Control
 from cryptobot.actors.backtest.harness import Harness
 from cryptobot.actors.backtest.spec import BacktestSpec
 from cryptobot.actors.positions import ClosedTrade

@@ -7,7 +7,7 @@ from cryptobot.actors.strategies import StrategyConfig, strategy_class
 from cryptobot.core.clock import ReplayClock
 from cryptobot.core.errors import ValidationError
 from cryptobot.core.messages import BookStatus, BookTop, OrderUpdate
-from cryptobot.core.orders import Fill, Order, OrderStatus
+from cryptobot.core.orders import Fill, Order
 from cryptobot.core.types import Bar, TradeTick
 from cryptobot.hotpath.signals import Action, MeanReversionKernel, MomentumKernel
 

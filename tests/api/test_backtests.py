@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from cryptobot.core.clock import iso_to_ns
 

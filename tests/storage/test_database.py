@@ -1,6 +1,5 @@
 import asyncio
 
-import asyncpg
 import pytest
 
 from cryptobot.core.errors import StorageError

@@ -1,7 +1,6 @@
 import gzip
 import shutil
 
-import numpy as np
 import pytest
 
 from cryptobot.__main__ import main

@@ -9,7 +9,7 @@ from cryptobot.core.types import BookDelta, BookSnapshot, TradeTick
 from cryptobot.storage import tick_queries
 from cryptobot.storage.recorder import TickRecorder
 from cryptobot.storage.replay import ReplayReader, snapshot_before
-from cryptobot.tests.storage.ch_data import SPOT_0808, binance_depth_events, binance_trades, take
+from cryptobot.tests.storage.ch_data import SPOT_0808, binance_depth_events, binance_trades
 
 BASE = 1_723_161_600_000_000_000
 WIDE = (BASE - 10**13, BASE + 10**13)
