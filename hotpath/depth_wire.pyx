@@ -42,6 +42,12 @@ POW10[0] = 1
 for _i in range(1, 19):
     POW10[_i] = POW10[_i - 1] * 10
 cdef int64_t MAX_DIGITS_VALUE = 999999999999999999   # 18 digits
+# value * 10 + digit stays within 18 digits exactly when value < 10**17.
+cdef int64_t OVERFLOW_AT = 100000000000000000
+# The largest value that may be scaled by POW10[k] without leaving 18 digits.
+cdef int64_t SCALE_LIMIT[19]
+for _i in range(19):
+    SCALE_LIMIT[_i] = MAX_DIGITS_VALUE // POW10[_i]
 
 
 cdef inline int64_t realtime_ns() noexcept nogil:
@@ -57,6 +63,7 @@ def now_ns():
 
 @cython.freelist(256)
 @cython.final
+@cython.no_gc   # its one object field is bytes, so it can close no reference cycle
 cdef class DepthUpdate:
     """One diff-depth event in fixed point: ``U``, ``u``, ``pu`` and int64 level rows.
 
@@ -126,11 +133,13 @@ cdef class DepthUpdate:
         cdef int64_t* grown
         if rows <= self.capacity:
             return 0
-        grown = <int64_t*> realloc(self.rows, (rows if rows > 8 else 8) * 2 * sizeof(int64_t))
+        # Doubling keeps a frame of k levels at O(log k) reallocations.
+        rows = max(rows, 2 * self.capacity, 64)
+        grown = <int64_t*> realloc(self.rows, rows * 2 * sizeof(int64_t))
         if grown == NULL:
             raise MemoryError(f"Cannot allocate room for {rows} depth rows")
         self.rows = grown
-        self.capacity = rows if rows > 8 else 8
+        self.capacity = rows
         return 0
 
     @property
@@ -173,7 +182,8 @@ cdef class DepthUpdate:
 # the position after what it read, or -1 when the text is not what it expects.
 
 cdef inline Py_ssize_t _skip_ws(const char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    while i < n and (s[i] == 32 or s[i] == 10 or s[i] == 13 or s[i] == 9):
+    # Every byte that is not whitespace and that the parser looks for lies above the space.
+    while i < n and s[i] <= 32 and (s[i] == 32 or s[i] == 10 or s[i] == 13 or s[i] == 9):
         i += 1
     return i
 
@@ -223,7 +233,7 @@ cdef inline Py_ssize_t _parse_int(const char* s, Py_ssize_t i, Py_ssize_t n, int
     cdef int64_t value = 0
     cdef Py_ssize_t start = i
     while i < n and 48 <= s[i] <= 57:
-        if value > (MAX_DIGITS_VALUE - (s[i] - 48)) // 10:
+        if value >= OVERFLOW_AT:
             return -1
         value = value * 10 + (s[i] - 48)
         i += 1
@@ -242,7 +252,7 @@ cdef inline Py_ssize_t _parse_decimal(const char* s, Py_ssize_t i, Py_ssize_t n,
         return -1
     i += 1
     while i < n and 48 <= s[i] <= 57:
-        if value > (MAX_DIGITS_VALUE - (s[i] - 48)) // 10:
+        if value >= OVERFLOW_AT:
             return -1
         value = value * 10 + (s[i] - 48)
         digits = True
@@ -251,7 +261,7 @@ cdef inline Py_ssize_t _parse_decimal(const char* s, Py_ssize_t i, Py_ssize_t n,
         i += 1
         while i < n and 48 <= s[i] <= 57:
             if decimals < SCALE_DIGITS:
-                if value > (MAX_DIGITS_VALUE - (s[i] - 48)) // 10:
+                if value >= OVERFLOW_AT:
                     return -1
                 value = value * 10 + (s[i] - 48)
                 decimals += 1
@@ -261,7 +271,7 @@ cdef inline Py_ssize_t _parse_decimal(const char* s, Py_ssize_t i, Py_ssize_t n,
             i += 1
     if not digits or i >= n or s[i] != 34:
         return -1
-    if value > MAX_DIGITS_VALUE // POW10[SCALE_DIGITS - decimals]:
+    if value > SCALE_LIMIT[SCALE_DIGITS - decimals]:
         return -1
     out[0] = value * POW10[SCALE_DIGITS - decimals]
     return i + 1
@@ -294,7 +304,8 @@ cdef Py_ssize_t _parse_levels(const char* s, Py_ssize_t i, Py_ssize_t n, DepthUp
         i = _skip_ws(s, i, n)
         if i >= n or s[i] != 93:
             return -1
-        update._reserve(base + rows + 1)
+        if base + rows >= update.capacity:
+            update._reserve(base + rows + 1)
         update.rows[2 * (base + rows)] = price
         update.rows[2 * (base + rows) + 1] = size
         rows += 1

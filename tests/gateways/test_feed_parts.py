@@ -86,6 +86,23 @@ def test_depth_parser_declines(text):
     assert parse_binance_depth(text) is None
 
 
+def test_depth_parser_fixed_point_limits():
+    # 8 decimals leave 10 integer digits in 18: the largest value passes, one more digit does not.
+    frame = b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["9999999999.99999999","1"]],"a":[]}'
+    assert parse_binance_depth(frame).bids_raw().tolist() == [[999_999_999_999_999_999, 100_000_000]]
+    assert parse_binance_depth(frame.replace(b"9999999999.", b"10000000000.")) is None
+    assert parse_binance_depth(frame.replace(b'"1"]', b'"0999999999999999999"]')) is None
+
+
+def test_depth_parser_long_frame():
+    levels = [[f"{100 + i}.5", f"{i}.25"] for i in range(300)]
+    frame = orjson.dumps({"e": "depthUpdate", "E": 1, "s": "X", "U": 1, "u": 2, "b": levels, "a": levels[:37]})
+    update = parse_binance_depth(frame)
+    expected = [[(100 + i) * 10**8 + 50_000_000, i * 10**8 + 25_000_000] for i in range(300)]
+    assert update.bids_raw().tolist() == expected
+    assert update.asks_raw().tolist() == expected[:37]
+
+
 def test_decimal_units_exact():
     assert decimal_units("61057.99000000", 8) == 6_105_799_000_000
     assert decimal_units("7.5040", 4) == 75_040
