@@ -49,6 +49,13 @@ def _positive(text: Any) -> float:
     return value
 
 
+def _non_negative(text: Any) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and 0.0 <= value < MAX_VALUE):
+        raise ValueError(f"{text!r} is not a number in [0, {MAX_VALUE:g})")
+    return value
+
+
 class BinanceProtocol:
     """Streams, parsing and snapshots of one Binance feed.
 
@@ -267,8 +274,11 @@ class BinanceProtocol:
         unified, ref = self._book_of(data)
         event_ms = data.get("E") or 0
         self._note_event_time(event_ms, ts_recv)
+        bid, ask = _positive(data["b"]), _positive(data["a"])
+        if bid > ask:
+            raise ValueError(f"best bid {data['b']} is above best ask {data['a']}")
         self.deliver(ref, Quote(self.config.exchange, unified, int(event_ms) * 1_000_000 or ts_recv, ts_recv,
-                                _positive(data["b"]), float(data["B"]), _positive(data["a"]), float(data["A"])))
+                                bid, _non_negative(data["B"]), ask, _non_negative(data["A"])))
 
     def _kline(self, data: dict) -> None:
         unified, _ = self._book_of(data)
@@ -278,7 +288,14 @@ class BinanceProtocol:
         interval = candle["i"]
         if interval not in TIMEFRAMES_NS:
             raise ValueError(f"kline interval {interval!r} is not one of {', '.join(TIMEFRAMES_NS)}")
-        bar = Bar(self.config.exchange, unified, interval, int(candle["t"]) * 1_000_000, _positive(candle["o"]),
-                  _positive(candle["h"]), _positive(candle["l"]), _positive(candle["c"]), float(candle["v"]),
-                  int(candle.get("n", 0)))
+        opened, trades = candle["t"], candle.get("n", 0)
+        if type(opened) is not int or opened <= 0:
+            raise ValueError(f"kline open time must be a positive integer, was {opened!r}")
+        if type(trades) is not int or trades < 0:
+            raise ValueError(f"kline trade count must be an integer >= 0, was {trades!r}")
+        open_, high, low, close = (_positive(candle[key]) for key in "ohlc")
+        if not low <= min(open_, close) <= max(open_, close) <= high:
+            raise ValueError(f"kline prices are inconsistent: open {open_}, high {high}, low {low}, close {close}")
+        bar = Bar(self.config.exchange, unified, interval, opened * 1_000_000, open_, high, low, close,
+                  _non_negative(candle["v"]), trades)
         self.publish(topics.bars(self.config.exchange, unified, interval), bar)
