@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from typing import Any, Callable
 
@@ -34,27 +33,10 @@ from cryptobot.gateways.feeds.connection import Link
 from cryptobot.gateways.feeds.messages import SnapshotFailed, SnapshotReady, StreamReset
 from cryptobot.gateways.feeds.problems import MALFORMED, OUT_OF_RANGE, UNKNOWN, ProblemLog
 from cryptobot.gateways.feeds.symbols import binance_symbol
+from cryptobot.gateways.feeds.values import non_negative, positive
 from cryptobot.hotpath.depth_wire import BINANCE_SCALE_DIGITS, DepthUpdate
 
 log = logging.getLogger("cryptobot.gateways.feeds.binance")
-
-MAX_VALUE = 1e12
-"""Prices and quantities at or above this are treated as out of range."""
-
-
-def _positive(text: Any) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and 0.0 < value < MAX_VALUE):
-        raise ValueError(f"{text!r} is not a number in (0, {MAX_VALUE:g})")
-    return value
-
-
-def _non_negative(text: Any) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and 0.0 <= value < MAX_VALUE):
-        raise ValueError(f"{text!r} is not a number in [0, {MAX_VALUE:g})")
-    return value
-
 
 class BinanceProtocol:
     """Streams, parsing and snapshots of one Binance feed.
@@ -248,7 +230,7 @@ class BinanceProtocol:
             self.duplicates += 1
             return
         self.last_trade_id[unified] = trade_id
-        price, quantity = _positive(data["p"]), _positive(data["q"])
+        price, quantity = positive(data["p"]), positive(data["q"])
         event_ms = data.get("T") or data["E"]
         self._note_event_time(data.get("E"), ts_recv)
         side = SELL if data["m"] is True else BUY
@@ -274,11 +256,11 @@ class BinanceProtocol:
         unified, ref = self._book_of(data)
         event_ms = data.get("E") or 0
         self._note_event_time(event_ms, ts_recv)
-        bid, ask = _positive(data["b"]), _positive(data["a"])
+        bid, ask = positive(data["b"]), positive(data["a"])
         if bid > ask:
             raise ValueError(f"best bid {data['b']} is above best ask {data['a']}")
         self.deliver(ref, Quote(self.config.exchange, unified, int(event_ms) * 1_000_000 or ts_recv, ts_recv,
-                                bid, _non_negative(data["B"]), ask, _non_negative(data["A"])))
+                                bid, non_negative(data["B"]), ask, non_negative(data["A"])))
 
     def _kline(self, data: dict) -> None:
         unified, _ = self._book_of(data)
@@ -293,9 +275,9 @@ class BinanceProtocol:
             raise ValueError(f"kline open time must be a positive integer, was {opened!r}")
         if type(trades) is not int or trades < 0:
             raise ValueError(f"kline trade count must be an integer >= 0, was {trades!r}")
-        open_, high, low, close = (_positive(candle[key]) for key in "ohlc")
+        open_, high, low, close = (positive(candle[key]) for key in "ohlc")
         if not low <= min(open_, close) <= max(open_, close) <= high:
             raise ValueError(f"kline prices are inconsistent: open {open_}, high {high}, low {low}, close {close}")
         bar = Bar(self.config.exchange, unified, interval, opened * 1_000_000, open_, high, low, close,
-                  _non_negative(candle["v"]), trades)
+                  non_negative(candle["v"]), trades)
         self.publish(topics.bars(self.config.exchange, unified, interval), bar)

@@ -38,11 +38,11 @@ from cryptobot.gateways.feeds.connection import Link
 from cryptobot.gateways.feeds.messages import ExchangeTicker, KrakenBookUpdate, SnapshotReady, StreamReset
 from cryptobot.gateways.feeds.problems import MALFORMED, OUT_OF_RANGE, UNKNOWN, ProblemLog
 from cryptobot.gateways.feeds.symbols import kraken_v1_pair
+from cryptobot.gateways.feeds.values import MAX_VALUE, non_negative, positive
 from cryptobot.gateways.recordings import parse_seconds_ns
 
 log = logging.getLogger("cryptobot.gateways.feeds.kraken")
 
-MAX_VALUE = 1e12
 V1_VOLUME_DECIMALS = 8
 
 
@@ -84,13 +84,6 @@ def _object_rows(levels: list, price_digits: int, size_digits: int) -> np.ndarra
         if rows[i, 0] <= 0:
             raise ValueError(f"price {level['price']!r} is not above 0")
     return rows
-
-
-def _positive(value: Any) -> float:
-    number = float(value)
-    if not (math.isfinite(number) and 0.0 < number < MAX_VALUE):
-        raise ValueError(f"{value!r} is not a number in (0, {MAX_VALUE:g})")
-    return number
 
 
 class KrakenProtocol:
@@ -303,12 +296,12 @@ class KrakenProtocol:
             else:
                 raise ValueError(f"trade side {trade[3]!r} is neither b nor s")
             # v1 trades carry no id.
-            self.deliver(ref, TradeTick("kraken", symbol, parse_seconds_ns(trade[2]), ts_recv, _positive(trade[0]),
-                                        _positive(trade[1]), side, 0))
+            self.deliver(ref, TradeTick("kraken", symbol, parse_seconds_ns(trade[2]), ts_recv, positive(trade[0]),
+                                        positive(trade[1]), side, 0))
 
     def _ticker(self, symbol: str, bid: Any, ask: Any, last: Any, volume: Any, opened: Any, ts_recv: int) -> None:
-        self.deliver(self.books[symbol], ExchangeTicker(symbol, _positive(bid), _positive(ask), _positive(last),
-                                                        float(volume), _positive(opened), ts_recv))
+        self.deliver(self.books[symbol], ExchangeTicker(symbol, positive(bid), positive(ask), positive(last),
+                                                        non_negative(volume), positive(opened), ts_recv))
 
     # ---- v2 --------------------------------------------------------------------------
 
@@ -390,5 +383,5 @@ class KrakenProtocol:
         if side not in (BUY, SELL):
             raise ValueError(f"trade side {side!r} is neither buy nor sell")
         self.deliver(self.books[symbol], TradeTick("kraken", symbol, iso_to_ns(item["timestamp"]), ts_recv,
-                                                   _positive(item["price"]), _positive(item["qty"]), side, trade_id))
+                                                   positive(item["price"]), positive(item["qty"]), side, trade_id))
 
