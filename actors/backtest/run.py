@@ -152,6 +152,9 @@ def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | Non
         if control is not None:
             control.progress = min(total, start + CHUNK_ROWS) / total * 100
     replay.sample_until(spec.end_ns - 1)
+    # The C loop skips trades nothing outside the kernel needs; bring the
+    # clock and the last price to the final trade before closing out there.
+    harness.mark(int(ts[-1]), float(price[-1]))
     harness.finish(bars=False)
     counters = {"market_calls": replay.market_calls, "action_calls": replay.action_calls}
     return _output(spec, harness, interval, sample_ts[:replay.samples], sample_equity[:replay.samples], total, counters)

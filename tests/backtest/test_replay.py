@@ -71,6 +71,18 @@ def test_end_of_backtest_closes_at_last_price_with_fees():
     assert output.final_capital == D(10_000) - trade.fees
 
 
+def test_end_of_backtest_uses_last_skipped_trade():
+    # Once the position is open, the C loop calls nothing for the trades at 160 and 170.
+    rows = CROSS_TRADES + [(T0 + 3 * MINUTE + 5 * MS, 160.0), (T0 + 3 * MINUTE + 9 * MS, 170.0)]
+    output = run_trades(spec(T0 + 4 * MINUTE), columns(rows))
+    trade = output.closed_trades[0]
+    assert trade.exit_price == D("170.00")
+    assert trade.exit_time == T0 + 3 * MINUTE + 10 * MS  # the last trade plus 1 ms latency
+    quantity = D("63.33333")
+    fees = quantity * D("152.00") * D("0.001") + quantity * D("170.00") * D("0.001")
+    assert output.final_capital == D(10_000) + quantity * (D("170.00") - D("152.00")) - fees
+
+
 def test_equity_samples_before_first_trade_are_initial_capital():
     output = run_trades(spec(T0 + 4 * MINUTE), columns(CROSS_TRADES))
     assert output.equity[0] == 10_000.0
