@@ -1,28 +1,32 @@
 # cython: language_level=3
-"""The C loop of a trade-tick backtest.
+"""The C loop of a backtest, over trades or candles.
 
-:class:`TradeReplay` walks numpy columns of trades and feeds each one to a
-strategy's signal kernel (``on_trade_c``) without a Python call.  It calls
-up into Python, through the ``host`` object, only when something outside
-the kernel must see the trade:
+:class:`Replay` walks numpy columns of trades (:meth:`Replay.run_trades`)
+or candles (:meth:`Replay.run_bars`) and feeds each one to a strategy's
+signal kernel (``on_trade_c`` or ``on_bar_c``) without a Python call.  It
+calls up into Python, through the ``host`` object, only when something
+outside the kernel must see the event:
 
 ``host.on_market(i)``
-    the simulated exchange has work this trade could do: an order or a
+    the simulated exchange has work event ``i`` could do: an order or a
     cancel becomes due (``wake_ns``), or the price reaches a resting
     limit or stop (``buy_below``, ``sell_above``, ``buy_stop``,
-    ``sell_stop``);
+    ``sell_stop``).  A trade is tested at its price, a candle over its
+    whole range from low to high, at its open time;
 ``host.on_action(i, action)``
     the kernel returned an Action.
 
-The exchange sees a trade before the kernel does, as live, where the
-execution actor subscribes to trades before any strategy.  An order the
-kernel triggers on trade ``i`` therefore reaches the exchange at the
-earliest with trade ``i + 1``.
+The exchange sees an event before the kernel does, as live, where the
+execution actor subscribes to trades before any strategy, and a candle
+reaches the exchange at its open and the strategy at its close.  An order
+the kernel triggers on event ``i`` therefore reaches the exchange at the
+earliest with event ``i + 1``.
 
 After each call the host writes back the wake-up conditions and the
 account totals (``cash``, ``base``).  Equity samples are taken in C at
 every multiple of ``sample_ns``: ``cash + base * last price`` before the
-first trade at or after the sample time.
+first event at or after the sample time, the last price being the last
+trade's or the last candle's close.
 """
 
 from libc.stdint cimport int64_t
@@ -33,8 +37,8 @@ cdef double INF = float("inf")
 cdef int64_t NEVER = 0x7FFFFFFFFFFFFFFF
 
 
-cdef class TradeReplay:
-    """Drive one kernel over trade columns; see the module docstring.
+cdef class Replay:
+    """Drive one kernel over trade or candle columns; see the module docstring.
 
     Parameters
     ----------
@@ -47,7 +51,7 @@ cdef class TradeReplay:
     first_sample_ns, sample_ns
         Time of the first equity sample and the interval between samples.
 
-    Runtime complexity: O(1) per trade outside the host calls.
+    Runtime complexity: O(1) per event outside the host calls.
     """
 
     cdef public int64_t wake_ns
@@ -65,7 +69,7 @@ cdef class TradeReplay:
     cdef public double base
     """Base-asset total of the account."""
     cdef readonly double last_price
-    """Price of the last trade fed to the kernel; NaN before the first."""
+    """Price of the last trade (or candle close) fed to the kernel; NaN before the first."""
     cdef readonly int64_t next_sample_ns
     cdef readonly int64_t sample_ns
     cdef readonly Py_ssize_t samples
@@ -124,7 +128,7 @@ cdef class TradeReplay:
         """Write the equity samples due before ``ts`` (used at the end of the data)."""
         self._sample_until(ts)
 
-    def run(self, const int64_t[:] ts, const double[:] price, Py_ssize_t start, Py_ssize_t stop):
+    def run_trades(self, const int64_t[:] ts, const double[:] price, Py_ssize_t start, Py_ssize_t stop):
         """Feed trades ``start`` to ``stop - 1``; host errors propagate."""
         cdef Py_ssize_t i
         cdef int64_t t
@@ -148,6 +152,37 @@ cdef class TradeReplay:
                 action = self.mean_reversion.on_trade_c(t, p)
             else:
                 action = self.momentum.on_trade_c(t, p)
+            if action != 0:
+                self.action_calls += 1
+                self.host.on_action(i, action)
+
+    def run_bars(self, const int64_t[:] ts_open, const double[:] high, const double[:] low, const double[:] close,
+                 Py_ssize_t start, Py_ssize_t stop):
+        """Feed candles ``start`` to ``stop - 1``; host errors propagate."""
+        cdef Py_ssize_t i
+        cdef int64_t t
+        cdef double h, l, c
+        cdef int action
+        if (start < 0 or start > stop or stop > ts_open.shape[0] or stop > high.shape[0] or stop > low.shape[0]
+                or stop > close.shape[0]):
+            raise IndexError(f"candle range [{start}, {stop}) outside the columns of {ts_open.shape[0]} rows")
+        for i in range(start, stop):
+            t = ts_open[i]
+            h = high[i]
+            l = low[i]
+            c = close[i]
+            if t >= self.next_sample_ns:
+                self._sample_until(t)
+            # Inclusive, as for trades: the exchange's own tests (a limit
+            # strictly through, a stop at or through) run on exact decimals.
+            if t >= self.wake_ns or l <= self.buy_below or h >= self.sell_above or h >= self.buy_stop or l <= self.sell_stop:
+                self.market_calls += 1
+                self.host.on_market(i)
+            self.last_price = c
+            if self.kind == 0:
+                action = self.mean_reversion.on_bar_c(h, l, c)
+            else:
+                action = self.momentum.on_bar_c(h, l, c)
             if action != 0:
                 self.action_calls += 1
                 self.host.on_action(i, action)

@@ -113,10 +113,10 @@ cdef class MeanReversionKernel(PositionExits):
         return self.check_c(price, price)
 
     cdef int on_bar_c(self, double high, double low, double close) noexcept nogil:
+        # The candle's range may reach a stop first, but its close still joins the averages.
         cdef int action = self.check_c(low, high)
-        if action != NONE:
-            return action
-        return self.close_bar_c(close)
+        cdef int signal = self.close_bar_c(close)
+        return action if action != NONE else signal
 
     def on_trade(self, int64_t ts, double price):
         """Feed one trade; return the Action it triggers."""
@@ -199,10 +199,10 @@ cdef class MomentumKernel(PositionExits):
         return self.check_c(price, price)
 
     cdef int on_bar_c(self, double high, double low, double close) noexcept nogil:
+        # The candle's range may reach a stop first, but its close still joins the averages.
         cdef int action = self.check_c(low, high)
-        if action != NONE:
-            return action
-        return self.close_bar_c(close)
+        cdef int signal = self.close_bar_c(close)
+        return action if action != NONE else signal
 
     def on_trade(self, int64_t ts, double price):
         """Feed one trade; return the Action it triggers."""

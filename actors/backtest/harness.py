@@ -122,11 +122,17 @@ class Harness:
 
     def bar(self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float) -> None:
         """Replay one closed candle: the exchange sees it at its open, the strategy at its close."""
+        bar = self.bar_to_exchange(ts_open, open_, high, low, close, volume)
+        self.strategy_ref.tell(bar)
+
+    def bar_to_exchange(self, ts_open: int, open_: float, high: float, low: float, close: float,
+                        volume: float) -> Bar:
+        """Let the simulated exchange see one candle at its open, then mark its close; return the candle."""
         bar = Bar(self.exchange_name, self.symbol, self.spec.timeframe, ts_open, open_, high, low, close, volume)
         self.mark(ts_open, open_)
         self.execution.tell(bar)
         self.mark(ts_open + self.spec.timeframe_ns, close)
-        self.strategy_ref.tell(bar)
+        return bar
 
     def finish(self, bars: bool) -> None:
         """Cancel open orders and close the position at the last price, one latency after the last event.

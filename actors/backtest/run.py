@@ -1,11 +1,11 @@
-"""Replay loops: trades through the C loop, candles through the actors, with equity sampling.
+"""Replay loops over trades and candles, with equity sampling.
 
-:func:`run_trades` hands the trade columns to
-:class:`cryptobot.hotpath.replay.TradeReplay`, which feeds the strategy's
-kernel in C and calls :class:`_TradeHost` only when the exchange or the
-strategy must act.  :func:`run_bars` sends each candle to the execution
-actor (at its open) and to the strategy actor (at its close) in Python:
-candles are a thousand times fewer than trades.
+:func:`run_trades` and :func:`run_bars` hand the columns to
+:class:`cryptobot.hotpath.replay.Replay`, which feeds the strategy's
+kernel in C and calls the host (:class:`_TradeHost`, :class:`_BarHost`)
+only when the exchange or the strategy must act.  A candle reaches the
+exchange (through the execution actor) at its open and the strategy at its
+close.
 
 Both check :class:`Control` between chunks of ``CHUNK_ROWS`` events, so a
 cancel stops a run within one chunk, and report progress there.
@@ -24,7 +24,7 @@ from cryptobot.actors.backtest.harness import Harness
 from cryptobot.actors.backtest.spec import BacktestSpec
 from cryptobot.actors.positions import ClosedTrade
 from cryptobot.core.errors import ValidationError
-from cryptobot.hotpath.replay import TradeReplay
+from cryptobot.hotpath.replay import Replay
 
 CHUNK_ROWS = 65_536
 NEVER = 2**63 - 1
@@ -107,7 +107,7 @@ class _TradeHost:
         self.price = columns.price
         self.size = columns.size
         self.side = columns.side
-        self.replay: TradeReplay | None = None
+        self.replay: Replay | None = None
 
     def on_market(self, i: int) -> None:
         self.harness.trade(int(self.ts[i]), float(self.price[i]), float(self.size[i]), int(self.side[i]))
@@ -120,14 +120,39 @@ class _TradeHost:
         self.sync()
 
     def sync(self) -> None:
-        """Copy the exchange's wake-up conditions and the account totals into the C loop."""
-        replay, harness = self.replay, self.harness
-        due, buy_below, sell_above, buy_stop, sell_stop = harness.exchange.wake_conditions(harness.symbol)
-        replay.wake_ns = NEVER if due is None else due
-        replay.buy_below, replay.sell_above = buy_below, sell_above
-        replay.buy_stop, replay.sell_stop = buy_stop, sell_stop
-        quote, base = harness.totals()
-        replay.cash, replay.base = float(quote), float(base)
+        _sync(self.replay, self.harness)
+
+
+class _BarHost:
+    """The Python side of the C loop over candles: hands a candle to the exchange at its open and actions to the strategy."""
+
+    def __init__(self, harness: Harness, columns: BarColumns):
+        self.harness = harness
+        self.columns = columns
+        self.timeframe_ns = harness.spec.timeframe_ns
+        self.replay: Replay | None = None
+
+    def on_market(self, i: int) -> None:
+        c = self.columns
+        self.harness.bar_to_exchange(int(c.ts_open[i]), float(c.open[i]), float(c.high[i]), float(c.low[i]),
+                                     float(c.close[i]), float(c.volume[i]))
+        _sync(self.replay, self.harness)
+
+    def on_action(self, i: int, action: int) -> None:
+        close = float(self.columns.close[i])
+        self.harness.mark(int(self.columns.ts_open[i]) + self.timeframe_ns, close)
+        self.harness.strategy.act(action, close)
+        _sync(self.replay, self.harness)
+
+
+def _sync(replay: Replay, harness: Harness) -> None:
+    """Copy the exchange's wake-up conditions and the account totals into the C loop."""
+    due, buy_below, sell_above, buy_stop, sell_stop = harness.exchange.wake_conditions(harness.symbol)
+    replay.wake_ns = NEVER if due is None else due
+    replay.buy_below, replay.sell_above = buy_below, sell_above
+    replay.buy_stop, replay.sell_stop = buy_stop, sell_stop
+    quote, base = harness.totals()
+    replay.cash, replay.base = float(quote), float(base)
 
 
 def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | None = None) -> RunOutput:
@@ -141,14 +166,14 @@ def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | Non
     sample_ts = np.empty(capacity, dtype=np.int64)
     sample_equity = np.empty(capacity, dtype=np.float64)
     host = _TradeHost(harness, columns)
-    replay = TradeReplay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
+    replay = Replay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
     host.replay = replay
     host.sync()
     total = len(ts)
     for start in range(0, total, CHUNK_ROWS):
         if control is not None:
             control.check()
-        replay.run(ts, price, start, min(total, start + CHUNK_ROWS))
+        replay.run_trades(ts, price, start, min(total, start + CHUNK_ROWS))
         if control is not None:
             control.progress = min(total, start + CHUNK_ROWS) / total * 100
     replay.sample_until(spec.end_ns - 1)
@@ -161,36 +186,33 @@ def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | Non
 
 
 def run_bars(spec: BacktestSpec, columns: BarColumns, control: Control | None = None) -> RunOutput:
-    """Replay candles: each reaches the exchange at its open and the strategy at its close."""
+    """Replay candles through the strategy, risk, simulated exchange and portfolio."""
     _check_columns(columns.ts_open, spec, "candles")
+    columns = BarColumns(*(np.ascontiguousarray(column, dtype=dtype) for column, dtype in (
+        (columns.ts_open, np.int64), (columns.open, np.float64), (columns.high, np.float64),
+        (columns.low, np.float64), (columns.close, np.float64), (columns.volume, np.float64))))
     harness = Harness(spec)
     interval = sample_interval(spec)
-    times: list[int] = []
-    values: list[float] = []
-    next_sample = spec.start_ns
-    rows = zip(columns.ts_open.tolist(), columns.open.tolist(), columns.high.tolist(), columns.low.tolist(),
-               columns.close.tolist(), columns.volume.tolist())
+    capacity = (spec.end_ns - spec.start_ns) // interval + 1
+    sample_ts = np.empty(capacity, dtype=np.int64)
+    sample_equity = np.empty(capacity, dtype=np.float64)
+    host = _BarHost(harness, columns)
+    replay = Replay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
+    host.replay = replay
+    _sync(replay, harness)
     total = len(columns)
-    for i, (ts_open, open_, high, low, close, volume) in enumerate(rows):
-        if control is not None and i % CHUNK_ROWS == 0:
+    for start in range(0, total, CHUNK_ROWS):
+        if control is not None:
             control.check()
-            control.progress = i / total * 100
-        if ts_open >= next_sample:
-            next_sample = _sample(harness, times, values, next_sample, ts_open, interval)
-        harness.bar(ts_open, open_, high, low, close, volume)
-    _sample(harness, times, values, next_sample, spec.end_ns - 1, interval)
+        replay.run_bars(columns.ts_open, columns.high, columns.low, columns.close, start, min(total, start + CHUNK_ROWS))
+        if control is not None:
+            control.progress = min(total, start + CHUNK_ROWS) / total * 100
+    replay.sample_until(spec.end_ns - 1)
+    # As for trades: the clock and last price move to the final close before closing out.
+    harness.mark(int(columns.ts_open[-1]) + spec.timeframe_ns, float(columns.close[-1]))
     harness.finish(bars=True)
-    return _output(spec, harness, interval, np.array(times, dtype=np.int64), np.array(values, dtype=np.float64),
-                   total, {})
-
-
-def _sample(harness: Harness, times: list, values: list, next_sample: int, until: int, interval: int) -> int:
-    equity = float(harness.equity()) if harness.last_price else float(harness.spec.initial_capital)
-    while until >= next_sample:
-        times.append(next_sample)
-        values.append(equity)
-        next_sample += interval
-    return next_sample
+    counters = {"market_calls": replay.market_calls, "action_calls": replay.action_calls}
+    return _output(spec, harness, interval, sample_ts[:replay.samples], sample_equity[:replay.samples], total, counters)
 
 
 def _output(spec: BacktestSpec, harness: Harness, interval: int, times: np.ndarray, values: np.ndarray, events: int,
