@@ -57,6 +57,8 @@ class RiskActor(Actor):
         self.execution = execution
         self.defaults = defaults or RiskLimits()
         self.strategy_limits: dict[str, RiskLimits] = {}
+        # The defaults merged with each strategy's own limits, built once per change, not per intent.
+        self._effective_limits: dict[str, RiskLimits] = {}
         self.instruments: dict[tuple[str, str], Instrument] = {}
         # Mids arrive on every book update and are needed only per intent:
         # kept as floats, turned into Decimal when a check reads them.
@@ -103,7 +105,12 @@ class RiskActor(Actor):
         return None if value is None else to_decimal(value, "mid")
 
     def limits_for(self, strategy_id: str | None) -> RiskLimits:
-        return self.defaults.merged(self.strategy_limits.get(strategy_id)) if strategy_id else self.defaults
+        if not strategy_id:
+            return self.defaults
+        limits = self._effective_limits.get(strategy_id)
+        if limits is None:
+            limits = self._effective_limits[strategy_id] = self.defaults.merged(self.strategy_limits.get(strategy_id))
+        return limits
 
     # -- intents --------------------------------------------------------------
 
@@ -246,7 +253,10 @@ class RiskActor(Actor):
     def _on_set_limits(self, message: SetRiskLimits) -> None:
         if message.strategy_id is None:
             self.defaults = message.limits or RiskLimits()
-        elif message.limits is None:
+            self._effective_limits.clear()
+            return
+        self._effective_limits.pop(message.strategy_id, None)
+        if message.limits is None:
             self.strategy_limits.pop(message.strategy_id, None)
         else:
             self.strategy_limits[message.strategy_id] = message.limits

@@ -122,6 +122,22 @@ async def test_capital_allocation_counts_open_orders():
     assert replies.seen[0].reason == "capital_allocation"
 
 
+async def test_limit_changes_apply_to_next_intent():
+    engine, _, risk, ref, execution, replies, replies_ref = await setup(RiskLimits(price_band_percent=None))
+    ref.tell(SetRiskLimits("strategy_a", RiskLimits(max_order_quantity=D("1"))))
+    ref.tell(intent(qty="0.01", reply=replies_ref))  # approved under both limits
+    # New defaults: a 500 notional cap, while the strategy keeps its own quantity cap.
+    ref.tell(SetRiskLimits(None, RiskLimits(price_band_percent=None, max_order_notional=D("500"))))
+    ref.tell(OrderIntent("c2", "strategy_a", "binance", "BTC/USDT", "buy", "limit", D("0.01"), D("60000"),
+                         reply_to=replies_ref))  # notional 600
+    ref.tell(SetRiskLimits("strategy_a", RiskLimits(max_order_quantity=D("0.001"))))
+    ref.tell(OrderIntent("c4", "strategy_a", "binance", "BTC/USDT", "buy", "limit", D("0.002"), D("60000"),
+                         reply_to=replies_ref))  # notional 120, quantity above 0.001
+    await settle(engine)
+    assert len(execution.seen) == 1
+    assert [r.reason for r in replies.seen] == ["max_order_notional", "max_order_quantity"]
+
+
 async def test_daily_loss_limit_blocks_new_exposure():
     engine, _, risk, ref, execution, replies, replies_ref = await setup()
     ref.tell(SetRiskLimits("strategy_a", RiskLimits(daily_loss_limit=D("100"))))
