@@ -104,6 +104,12 @@ class RiskActor(Actor):
         value = self.mid_floats.get(key)
         return None if value is None else to_decimal(value, "mid")
 
+    def _throttle(self, strategy_id: str | None) -> Throttle:
+        throttle = self.throttles.get(strategy_id)
+        if throttle is None:
+            throttle = self.throttles[strategy_id] = Throttle()
+        return throttle
+
     def limits_for(self, strategy_id: str | None) -> RiskLimits:
         if not strategy_id:
             return self.defaults
@@ -123,7 +129,7 @@ class RiskActor(Actor):
             return
         self.approved += 1
         self.global_throttle.record(now)
-        self.throttles.setdefault(intent.strategy_id, Throttle()).record(now)
+        self._throttle(intent.strategy_id).record(now)
         self.open_orders.put(order)
         self.send(self.execution, order)
 
@@ -138,7 +144,7 @@ class RiskActor(Actor):
         limits = self.limits_for(intent.strategy_id)
         who = f"strategy {intent.strategy_id}" if intent.strategy_id else "this account"
         self.global_throttle.check(self.engine_orders_per_second, now, "the engine")
-        self.throttles.setdefault(intent.strategy_id, Throttle()).check(limits.orders_per_second, now, who)
+        self._throttle(intent.strategy_id).check(limits.orders_per_second, now, who)
         mid = self.mid(key)
         if mid is None or not self.ready.get(key, False):
             raise OrderRejected(f"the {intent.symbol} book on {intent.exchange} is not ready; no reference price",

@@ -107,14 +107,23 @@ class Throttle:
         if limit is None:
             return
         times = self._times
-        while times and now_ns - times[0] >= NANOS_PER_SECOND:
-            times.popleft()
+        self._forget(now_ns)
         if len(times) >= limit:
             raise OrderRejected(f"{who} sent {len(times)} orders in the last second; the limit is {limit} per second",
                                 "throttled", {"orders_per_second": limit})
 
     def record(self, now_ns: int) -> None:
+        # Trimmed here too, so a window whose limit is off does not grow without end.
+        self._forget(now_ns)
         self._times.append(now_ns)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def _forget(self, now_ns: int) -> None:
+        times = self._times
+        while times and now_ns - times[0] >= NANOS_PER_SECOND:
+            times.popleft()
 
 
 def check_price_band(price: Decimal, mid: Decimal, band_percent: Decimal | None, field: str = "price") -> None:

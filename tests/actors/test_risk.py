@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cryptobot.actors.risk import RiskActor
-from cryptobot.actors.risk_checks import RiskLimits
+from cryptobot.actors.risk_checks import RiskLimits, Throttle
 from cryptobot.core.actor import Actor
 from cryptobot.core.clock import ReplayClock
 from cryptobot.core.engine import Engine
@@ -222,3 +222,11 @@ def test_limits_from_mapping_validates():
         RiskLimits.from_mapping({"max_positions": 0})
     with pytest.raises(ValidationError, match="unknown risk limit 'bogus'"):
         RiskLimits.from_mapping({"bogus": 1})
+
+
+def test_throttle_without_limit_keeps_one_second():
+    throttle = Throttle()
+    for i in range(5000):
+        throttle.record(i * 1_000_000)  # one order per millisecond for five seconds
+        throttle.check(None, i * 1_000_000, "this account")
+    assert len(throttle) == 1000  # the orders of the last second: 4.000 s to 4.999 s
