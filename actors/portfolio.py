@@ -27,6 +27,8 @@ from cryptobot.core.symbols import split_symbol
 
 ZERO = Decimal(0)
 DAY_NS = 86_400 * 1_000_000_000
+RECENT_CLOSED_TRADES = 1_000
+"""Round trips an engine with a store keeps in memory; all of them are in PostgreSQL."""
 PERIODS_NS = {"daily_change": DAY_NS, "weekly_change": 7 * DAY_NS, "monthly_change": 30 * DAY_NS,
               "yearly_change": 365 * DAY_NS}
 
@@ -60,7 +62,7 @@ class PortfolioActor(Actor):
         self.base_currency = base_currency
         self.account = account
         self.sample_seconds = sample_seconds
-        self.ledger = Ledger()
+        self.ledger = Ledger(keep_closed=None if store is None else RECENT_CLOSED_TRADES)
         self.balances: dict[str, dict] = {}
         self.marks: dict[tuple[str, str], Decimal] = {}
         self.instruments: dict[tuple[str, str], Any] = {}

@@ -14,6 +14,7 @@ which the tests check to the cent.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -91,11 +92,20 @@ class Position:
 
 
 class Ledger:
-    """All positions of one engine (or one backtest), updated by fills and marks."""
+    """All positions of one engine (or one backtest), updated by fills and marks.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    keep_closed
+        How many of the latest round trips ``closed_trades`` keeps; None
+        keeps all (a backtest's results need every one, while a running
+        engine stores its positions in PostgreSQL and would otherwise grow
+        by one entry per round trip for as long as it runs).
+    """
+
+    def __init__(self, keep_closed: int | None = None) -> None:
         self.positions: dict[tuple[str | None, str | None, str, str], Position] = {}
-        self.closed_trades: list[ClosedTrade] = []
+        self.closed_trades: list[ClosedTrade] | deque[ClosedTrade] = [] if keep_closed is None else deque(maxlen=keep_closed)
         self.realized_total = ZERO
         self.fees_total = ZERO
         self.dust: dict[tuple[str, str], Decimal] = {}

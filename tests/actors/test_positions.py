@@ -121,3 +121,11 @@ def test_dust_write_off_books_its_cost_and_keeps_identity():
     mid = D("61000")
     ledger.mark("binance", "BTC/USDT", mid)
     assert cash + position.quantity * mid == D("1000") + ledger.realized_total + ledger.unrealized_total - ledger.fees_total
+
+
+def test_ledger_keeps_latest_closed_trades():
+    ledger = Ledger(keep_closed=3)
+    for i in range(5):
+        buy(ledger, "1", "100", ts=2 * i)
+        sell(ledger, "1", str(101 + i), ts=2 * i + 1)
+    assert [trade.exit_price for trade in ledger.closed_trades] == [D("103"), D("104"), D("105")]
