@@ -98,9 +98,9 @@ class Ledger:
     ----------
     keep_closed
         How many of the latest round trips ``closed_trades`` keeps; None
-        keeps all (a backtest's results need every one, while a running
-        engine stores its positions in PostgreSQL and would otherwise grow
-        by one entry per round trip for as long as it runs).
+        keeps all.  A backtest's results need every one.  A running engine
+        stores its positions in PostgreSQL, and an unbounded list would
+        grow by one entry per round trip for as long as it runs.
     """
 
     def __init__(self, keep_closed: int | None = None) -> None:
