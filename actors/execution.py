@@ -295,9 +295,12 @@ class ExecutionActor(Actor):
         await self.store.balances.adjust(self.paper_account, asset, free_delta=free_delta, used_delta=used_delta)
 
     def _remember_balances(self) -> None:
+        # Published at once as well, so the portfolio values the account before the first order.
         for exchange, gateway in self.gateways.items():
             if isinstance(gateway, SimulatedExchange):
-                self._balances[exchange] = {a: (b.free, b.used) for a, b in gateway.account.balances().items()}
+                balances = gateway.account.balances()
+                self._balances[exchange] = {a: (b.free, b.used) for a, b in balances.items()}
+                self.engine.bus.publish(topics.BALANCES, BalancesUpdate(exchange, balances, self.engine.clock.now_ns()))
 
     async def _load_paper_balances(self) -> None:
         for gateway in self.gateways.values():

@@ -71,6 +71,14 @@ def intent(client_id, side, type_, qty, price=None, **kw):
     return OrderIntent(client_id, None, "binance", "BTC/USDT", side, type_, D(qty), None if price is None else D(price), **kw)
 
 
+async def test_portfolio_values_account_before_first_order(db):
+    p = await start(db, balance="2500")
+    await p.settle()
+    summary = await ask(p.portfolio, "portfolio")
+    assert summary["total_value"] == 2500.0
+    assert [(a["asset"], a["free"], a["total"]) for a in summary["assets"]] == [("USDT", 2500.0, 2500.0)]
+
+
 async def test_market_buy_is_stored_filled_and_booked(db):
     p = await start(db)
     p.book(99.0, 101.0)
