@@ -74,6 +74,7 @@ _strategy = {
     "status": {"type": "string", "enum": ["active", "inactive"]}, "exchange": EXCHANGE, "symbol": STRING,
     "timeframe": TIMEFRAME, "strategy_type": STRING, "created_at": TIME, "updated_at": TIME,
 }
+_allocation = {"capital_allocation": nullable(NUMBER), "max_positions": nullable(INTEGER)}
 _performance = {"total_return": nullable(NUMBER), "win_rate": nullable(NUMBER), "sharpe_ratio": nullable(NUMBER),
                 "drawdown": nullable(NUMBER)}
 _performance_detailed = {**_performance, "trades": INTEGER, "winning_trades": INTEGER, "losing_trades": INTEGER}
@@ -136,8 +137,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Performance": obj(_performance),
     "PerformanceDetailed": obj(_performance_detailed),
     "Strategy": obj({**_strategy, "performance": ref("Performance")}),
-    "StrategyDetail": obj({**_strategy, "parameters": PARAMETERS_OUT, "performance": ref("PerformanceDetailed")}),
-    "StrategyWritten": obj({**_strategy, "parameters": PARAMETERS_OUT}),
+    "StrategyDetail": obj({**_strategy, "parameters": PARAMETERS_OUT, **_allocation,
+                           "performance": ref("PerformanceDetailed")}),
+    "StrategyWritten": obj({**_strategy, "parameters": PARAMETERS_OUT, **_allocation}),
     "StrategyList": _list_of("Strategy"),
     "StrategyCreate": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
                            "description": {"type": "string", "maxLength": 2000}, "exchange": EXCHANGE, "symbol": SYMBOL,

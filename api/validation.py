@@ -68,8 +68,13 @@ async def read_json_object(request: web.Request, allowed: Iterable[str], require
         missing required fields (all of them named in ``details``).
     """
     raw = await request.read()
+    required = tuple(required)
     if not raw.strip():
         if not empty_ok:
+            if required:
+                names = ", ".join(f"'{name}'" for name in required)
+                raise ValidationError(f"The request body is empty; send a JSON object with {names}",
+                                      {"body": "required", **{name: "required" for name in required}})
             raise ValidationError("The request body is empty; send a JSON object", {"body": "required"})
         body: Any = {}
     else:

@@ -80,6 +80,10 @@ def strategy(record: Any, *, parameters: bool, figures: str | None) -> dict[str,
     }
     if parameters:
         view["parameters"] = record.parameters
+        # What the last start gave it (kept while stopped, so a restart can reuse it); null before any start.
+        allocation = record.capital_allocation
+        view["capital_allocation"] = None if allocation is None else float(allocation)
+        view["max_positions"] = record.max_positions
     if figures is not None:
         view["performance"] = performance(record, figures == "detailed")
     return view

@@ -38,6 +38,16 @@ async def test_body_not_an_object(engine, http):
     assert body["error"]["details"] == {"body": "expected a JSON object"}
 
 
+async def test_empty_body_names_required_fields(engine, http):
+    user = await engine.new_user()
+    status, body, _ = await raw(engine, http, "POST", f"{V1}/strategies/strategy_01jaaaaaaaaaaaaaaaaaaaaaaa/start",
+                                user.key(), b"")
+    assert status == 400
+    assert_error_body(body, "invalid_request")
+    assert body["error"]["details"] == {"body": "required", "capital_allocation": "required"}
+    assert "'capital_allocation'" in body["error"]["message"]
+
+
 async def test_unknown_body_field(engine, http):
     user = await engine.new_user()
     status, body, _ = await raw(engine, http, "POST", f"{V1}/trade/execute", user.key(),

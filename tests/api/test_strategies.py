@@ -37,6 +37,7 @@ async def test_create_strategy_fields(engine, http):
     assert body["parameters"] == {**PARAMETERS, "allow_short": False}
     assert body["created_at"] == body["updated_at"]
     assert body["created_at"].endswith("Z")
+    assert (body["capital_allocation"], body["max_positions"]) == (None, None)  # never started
 
 
 async def test_create_strategy_bad_parameters(engine, http):
@@ -156,6 +157,8 @@ async def test_start_stop_strategy(engine, http):
     assert stopped == {"id": created["id"], "name": "Mean Reversion", "status": "inactive",
                        "stopped_at": stopped["stopped_at"], "positions_closed": True}
     assert not await engine.run(lambda: engine.system.strategies.is_running(created["id"]))
+    _, detail = await call(engine, http, "GET", f"/strategies/{created['id']}", user.key())
+    assert (detail["capital_allocation"], detail["max_positions"]) == (1000.0, 5)  # kept for the next start
 
 
 async def test_start_unserved_market_conflict(engine, http):
