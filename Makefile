@@ -14,9 +14,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-# The engine alone (what `make run` needs); installing builds the Cython extensions in place.
+# The engine and its chart extra (what `make run` and the README's backtest example need);
+# installing builds the Cython extensions in place.
 $(RUN_STAMP): pyproject.toml setup.py $(HOTPATH) | $(VENV)/bin/python
-	$(PY) -m pip install -e .
+	$(PY) -m pip install -e '.[chart]'
 	touch $@
 
 # The engine with the test and development tools.

@@ -14,7 +14,7 @@ def write_equity_chart(results: dict[str, Any], path: str) -> None:
     Raises
     ------
     ConfigError
-        If matplotlib is not installed (``pip install 'cryptobot[chart]'``).
+        If matplotlib is not installed (the ``chart`` extra: ``pip install -e '.[chart]'`` in the project folder).
     """
     try:
         import matplotlib
@@ -22,7 +22,8 @@ def write_equity_chart(results: dict[str, Any], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ConfigError("Cannot write the chart: matplotlib is not installed; run pip install 'cryptobot[chart]'") from None
+        raise ConfigError("Cannot write the chart: matplotlib is not installed; in the project folder run "
+                          ".venv/bin/pip install -e '.[chart]'") from None
     points = results["equity_curve"]
     times = [datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")) for p in points]
     equity = [p["equity"] for p in points]
