@@ -12,7 +12,7 @@ HOTPATH := $(wildcard hotpath/*.pyx hotpath/*.pxd hotpath/*.pxi)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install --upgrade pip setuptools
 
 # The engine and its chart extra (what `make run` and the README's backtest example need);
 # installing builds the Cython extensions in place.
