@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -98,16 +98,33 @@ def _check_columns(ts: np.ndarray, spec: BacktestSpec, what: str) -> None:
         raise ValidationError(f"{what} are not in time order", {"data": "not sorted"})
 
 
-class _TradeHost:
-    """The Python side of the C loop: hands trades to the exchange and actions to the strategy."""
+class _Host:
+    """The Python side of the C loop: hands events to the exchange and actions to the strategy."""
+
+    def __init__(self, harness: Harness):
+        self.harness = harness
+        self.replay: Replay | None = None
+
+    def sync(self) -> None:
+        """Copy the exchange's wake-up conditions and the account totals into the C loop."""
+        replay, harness = self.replay, self.harness
+        due, buy_below, sell_above, buy_stop, sell_stop = harness.exchange.wake_conditions(harness.symbol)
+        replay.wake_ns = NEVER if due is None else due
+        replay.buy_below, replay.sell_above = buy_below, sell_above
+        replay.buy_stop, replay.sell_stop = buy_stop, sell_stop
+        quote, base = harness.totals()
+        replay.cash, replay.base = float(quote), float(base)
+
+
+class _TradeHost(_Host):
+    """A host for trades: the exchange sees a trade, the strategy acts at its price."""
 
     def __init__(self, harness: Harness, columns: TradeColumns):
-        self.harness = harness
+        super().__init__(harness)
         self.ts = columns.ts_event
         self.price = columns.price
         self.size = columns.size
         self.side = columns.side
-        self.replay: Replay | None = None
 
     def on_market(self, i: int) -> None:
         self.harness.trade(int(self.ts[i]), float(self.price[i]), float(self.size[i]), int(self.side[i]))
@@ -119,40 +136,26 @@ class _TradeHost:
         self.harness.strategy.act(action, price)
         self.sync()
 
-    def sync(self) -> None:
-        _sync(self.replay, self.harness)
 
-
-class _BarHost:
-    """The Python side of the C loop over candles: hands a candle to the exchange at its open and actions to the strategy."""
+class _BarHost(_Host):
+    """A host for candles: the exchange sees a candle at its open, the strategy acts at its close."""
 
     def __init__(self, harness: Harness, columns: BarColumns):
-        self.harness = harness
+        super().__init__(harness)
         self.columns = columns
         self.timeframe_ns = harness.spec.timeframe_ns
-        self.replay: Replay | None = None
 
     def on_market(self, i: int) -> None:
         c = self.columns
         self.harness.bar_to_exchange(int(c.ts_open[i]), float(c.open[i]), float(c.high[i]), float(c.low[i]),
                                      float(c.close[i]), float(c.volume[i]))
-        _sync(self.replay, self.harness)
+        self.sync()
 
     def on_action(self, i: int, action: int) -> None:
         close = float(self.columns.close[i])
         self.harness.mark(int(self.columns.ts_open[i]) + self.timeframe_ns, close)
         self.harness.strategy.act(action, close)
-        _sync(self.replay, self.harness)
-
-
-def _sync(replay: Replay, harness: Harness) -> None:
-    """Copy the exchange's wake-up conditions and the account totals into the C loop."""
-    due, buy_below, sell_above, buy_stop, sell_stop = harness.exchange.wake_conditions(harness.symbol)
-    replay.wake_ns = NEVER if due is None else due
-    replay.buy_below, replay.sell_above = buy_below, sell_above
-    replay.buy_stop, replay.sell_stop = buy_stop, sell_stop
-    quote, base = harness.totals()
-    replay.cash, replay.base = float(quote), float(base)
+        self.sync()
 
 
 def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | None = None) -> RunOutput:
@@ -160,29 +163,12 @@ def run_trades(spec: BacktestSpec, columns: TradeColumns, control: Control | Non
     _check_columns(columns.ts_event, spec, "trades")
     ts = np.ascontiguousarray(columns.ts_event, dtype=np.int64)
     price = np.ascontiguousarray(columns.price, dtype=np.float64)
-    harness = Harness(spec)
-    interval = sample_interval(spec)
-    capacity = (spec.end_ns - spec.start_ns) // interval + 1
-    sample_ts = np.empty(capacity, dtype=np.int64)
-    sample_equity = np.empty(capacity, dtype=np.float64)
-    host = _TradeHost(harness, columns)
-    replay = Replay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
-    host.replay = replay
-    host.sync()
-    total = len(ts)
-    for start in range(0, total, CHUNK_ROWS):
-        if control is not None:
-            control.check()
-        replay.run_trades(ts, price, start, min(total, start + CHUNK_ROWS))
-        if control is not None:
-            control.progress = min(total, start + CHUNK_ROWS) / total * 100
-    replay.sample_until(spec.end_ns - 1)
-    # The C loop skips trades nothing outside the kernel needs; bring the
-    # clock and the last price to the final trade before closing out there.
-    harness.mark(int(ts[-1]), float(price[-1]))
-    harness.finish(bars=False)
-    counters = {"market_calls": replay.market_calls, "action_calls": replay.action_calls}
-    return _output(spec, harness, interval, sample_ts[:replay.samples], sample_equity[:replay.samples], total, counters)
+
+    def run_chunk(replay: Replay, start: int, stop: int) -> None:
+        replay.run_trades(ts, price, start, stop)
+
+    host = _TradeHost(Harness(spec), columns)
+    return _drive(spec, host, len(ts), run_chunk, control, (int(ts[-1]), float(price[-1])), bars=False)
 
 
 def run_bars(spec: BacktestSpec, columns: BarColumns, control: Control | None = None) -> RunOutput:
@@ -191,26 +177,38 @@ def run_bars(spec: BacktestSpec, columns: BarColumns, control: Control | None = 
     columns = BarColumns(*(np.ascontiguousarray(column, dtype=dtype) for column, dtype in (
         (columns.ts_open, np.int64), (columns.open, np.float64), (columns.high, np.float64),
         (columns.low, np.float64), (columns.close, np.float64), (columns.volume, np.float64))))
-    harness = Harness(spec)
+
+    def run_chunk(replay: Replay, start: int, stop: int) -> None:
+        replay.run_bars(columns.ts_open, columns.high, columns.low, columns.close, start, stop)
+
+    host = _BarHost(Harness(spec), columns)
+    last_close = (int(columns.ts_open[-1]) + spec.timeframe_ns, float(columns.close[-1]))
+    return _drive(spec, host, len(columns), run_chunk, control, last_close, bars=True)
+
+
+def _drive(spec: BacktestSpec, host: _Host, total: int, run_chunk: Callable[[Replay, int, int], None],
+           control: Control | None, last: tuple[int, float], bars: bool) -> RunOutput:
+    """Run the C loop over ``total`` events in chunks, then close out at ``last`` (time, price) and sample equity."""
+    harness = host.harness
     interval = sample_interval(spec)
     capacity = (spec.end_ns - spec.start_ns) // interval + 1
     sample_ts = np.empty(capacity, dtype=np.int64)
     sample_equity = np.empty(capacity, dtype=np.float64)
-    host = _BarHost(harness, columns)
     replay = Replay(harness.strategy.kernel, host, sample_ts, sample_equity, spec.start_ns, interval)
     host.replay = replay
-    _sync(replay, harness)
-    total = len(columns)
+    host.sync()
     for start in range(0, total, CHUNK_ROWS):
         if control is not None:
             control.check()
-        replay.run_bars(columns.ts_open, columns.high, columns.low, columns.close, start, min(total, start + CHUNK_ROWS))
+        stop = min(total, start + CHUNK_ROWS)
+        run_chunk(replay, start, stop)
         if control is not None:
-            control.progress = min(total, start + CHUNK_ROWS) / total * 100
+            control.progress = stop / total * 100
     replay.sample_until(spec.end_ns - 1)
-    # As for trades: the clock and last price move to the final close before closing out.
-    harness.mark(int(columns.ts_open[-1]) + spec.timeframe_ns, float(columns.close[-1]))
-    harness.finish(bars=True)
+    # The C loop skips events nothing outside the kernel needs, so the clock and the last
+    # price may lag: bring them to the final event before closing out there.
+    harness.mark(*last)
+    harness.finish(bars=bars)
     counters = {"market_calls": replay.market_calls, "action_calls": replay.action_calls}
     return _output(spec, harness, interval, sample_ts[:replay.samples], sample_equity[:replay.samples], total, counters)
 
