@@ -124,6 +124,13 @@ cdef class Replay:
             self.samples += 1
             self.next_sample_ns += self.sample_ns
 
+    cdef inline bint _exchange_due(self, int64_t t, double low, double high) noexcept:
+        # Whether an event at time t spanning [low, high] may change an order at the exchange.
+        # Limits are tested inclusively: the exchange compares exact decimals, and a float at
+        # the limit may still be through it.
+        return (t >= self.wake_ns or low <= self.buy_below or high >= self.sell_above or high >= self.buy_stop
+                or low <= self.sell_stop)
+
     def sample_until(self, int64_t ts):
         """Write the equity samples due before ``ts`` (used at the end of the data)."""
         self._sample_until(ts)
@@ -141,10 +148,7 @@ cdef class Replay:
             p = price[i]
             if t >= self.next_sample_ns:
                 self._sample_until(t)
-            # Limits are tested inclusively: the exchange compares exact
-            # decimals, and a float at the limit may still be through it.
-            if (t >= self.wake_ns or p <= self.buy_below or p >= self.sell_above or p >= self.buy_stop
-                    or p <= self.sell_stop):
+            if self._exchange_due(t, p, p):
                 self.market_calls += 1
                 self.host.on_market(i)
             self.last_price = p
@@ -173,9 +177,7 @@ cdef class Replay:
             c = close[i]
             if t >= self.next_sample_ns:
                 self._sample_until(t)
-            # Inclusive, as for trades: the exchange's own tests (a limit
-            # strictly through, a stop at or through) run on exact decimals.
-            if t >= self.wake_ns or l <= self.buy_below or h >= self.sell_above or h >= self.buy_stop or l <= self.sell_stop:
+            if self._exchange_due(t, l, h):
                 self.market_calls += 1
                 self.host.on_market(i)
             self.last_price = c
