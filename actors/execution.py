@@ -282,7 +282,7 @@ class ExecutionActor(Actor):
         if current == previous:
             return
         self._balances[exchange] = current
-        self.engine.bus.publish(topics.BALANCES, BalancesUpdate(exchange, balances, self.engine.clock.now_ns()))
+        self._publish_balances(exchange, balances)
         if self.journal is None:
             return
         for asset, (free, used) in current.items():
@@ -300,7 +300,10 @@ class ExecutionActor(Actor):
             if isinstance(gateway, SimulatedExchange):
                 balances = gateway.account.balances()
                 self._balances[exchange] = {a: (b.free, b.used) for a, b in balances.items()}
-                self.engine.bus.publish(topics.BALANCES, BalancesUpdate(exchange, balances, self.engine.clock.now_ns()))
+                self._publish_balances(exchange, balances)
+
+    def _publish_balances(self, exchange: str, balances: dict) -> None:
+        self.engine.bus.publish(topics.BALANCES, BalancesUpdate(exchange, balances, self.engine.clock.now_ns()))
 
     async def _load_paper_balances(self) -> None:
         for gateway in self.gateways.values():

@@ -106,10 +106,10 @@ class Throttle:
     def check(self, limit: int | None, now_ns: int, who: str) -> None:
         if limit is None:
             return
-        times = self._times
         self._forget(now_ns)
-        if len(times) >= limit:
-            raise OrderRejected(f"{who} sent {len(times)} orders in the last second; the limit is {limit} per second",
+        sent = len(self._times)
+        if sent >= limit:
+            raise OrderRejected(f"{who} sent {sent} orders in the last second; the limit is {limit} per second",
                                 "throttled", {"orders_per_second": limit})
 
     def record(self, now_ns: int) -> None:
