@@ -117,7 +117,7 @@ class _Host:
 
 
 class _TradeHost(_Host):
-    """A host for trades: the exchange sees a trade, the strategy acts at its price."""
+    """A host for trades: each trade goes to the exchange, and the strategy acts at its price."""
 
     def __init__(self, harness: Harness, columns: TradeColumns):
         super().__init__(harness)
@@ -138,7 +138,7 @@ class _TradeHost(_Host):
 
 
 class _BarHost(_Host):
-    """A host for candles: the exchange sees a candle at its open, the strategy acts at its close."""
+    """A host for candles: each candle goes to the exchange at its open, and the strategy acts at its close."""
 
     def __init__(self, harness: Harness, columns: BarColumns):
         super().__init__(harness)

@@ -1,7 +1,7 @@
 """Binance aggTrade, bookTicker and kline messages through the feed's parser.
 
-The recordings carry no aggTrade or kline streams, so these messages are
-written here in the shape Binance documents for its WebSocket streams.
+The recorded USD-M stream checks the parser against a plain reading of real
+messages; the edge cases are written here in the shape Binance documents.
 """
 
 import logging
@@ -136,3 +136,40 @@ def test_unsubscribed_symbol_counted(feed):
     send(protocol, {**agg_trade(5001), "s": "ETHUSDT"})
     assert delivered == []
     assert protocol.problems.counts[MALFORMED] == 1
+
+
+def test_recorded_usdm_stream_parsed(sample_data):
+    symbols = ("SUSHI/USDT", "AKRO/USDT", "KEEP/USDT", "CTK/USDT")
+    delivered, published = [], []
+    config = FeedConfig("binance_usdm", symbols, streams=("aggTrade", "bookTicker", "kline"))
+    protocol = BinanceProtocol(config, {symbol: symbol for symbol in symbols},
+                               lambda ref, message: delivered.append(message),
+                               lambda topic, message: published.append(message), ProblemLog(logging.getLogger("test")))
+    by_exchange = {symbol.replace("/", ""): symbol for symbol in symbols}
+    expected_ticks, expected_quotes, expected_bars = [], [], []
+    with open(sample_data / "cryptofeed" / "BINANCE_FUTURES.ws.1.0") as handle:
+        for line in handle:
+            stamp, _, text = line.partition(": ")
+            if not text.startswith("{"):
+                continue
+            data = orjson.loads(text)["data"]
+            if data["e"] == "depthUpdate":
+                continue
+            ts_recv = int(float(stamp) * 1e9)
+            protocol.on_text(text.encode(), ts_recv)
+            symbol = by_exchange[data["s"]]
+            if data["e"] == "aggTrade":
+                expected_ticks.append(TradeTick("binance_usdm", symbol, data["T"] * 1_000_000, ts_recv, float(data["p"]),
+                                                float(data["q"]), "sell" if data["m"] else "buy", data["a"]))
+            elif data["e"] == "bookTicker":
+                expected_quotes.append(Quote("binance_usdm", symbol, data["E"] * 1_000_000, ts_recv, float(data["b"]),
+                                             float(data["B"]), float(data["a"]), float(data["A"])))
+            elif data["k"]["x"]:
+                k = data["k"]
+                expected_bars.append(Bar("binance_usdm", symbol, "1m", k["t"] * 1_000_000, float(k["o"]), float(k["h"]),
+                                         float(k["l"]), float(k["c"]), float(k["v"]), k["n"]))
+    assert (len(expected_ticks), len(expected_quotes), len(expected_bars)) == (91, 613, 4)
+    assert [m for m in delivered if isinstance(m, TradeTick)] == expected_ticks
+    assert [m for m in delivered if isinstance(m, Quote)] == expected_quotes
+    assert published == expected_bars
+    assert sum(protocol.problems.counts.values()) == 0
