@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import queue
 import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -133,12 +135,21 @@ class DatabaseSupply:
         self._ready: queue.Queue = queue.Queue(maxsize=ahead)
         self._used: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
+        self._failure: BaseException | None = None
         self._threads = [threading.Thread(target=asyncio.run, args=(self._work(),), name=f"test-database-supply-{i}", daemon=True)
                          for i in range(workers)]
         for thread in self._threads:
             thread.start()
 
     async def _work(self) -> None:
+        # A worker that dies would leave take() waiting out its timeout in every later test: record why.
+        try:
+            await self._supply()
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    async def _supply(self) -> None:
         while not self._stopping.is_set():
             await self._drop_used()
             if self._ready.full():
@@ -146,7 +157,7 @@ class DatabaseSupply:
                 continue
             try:
                 url = await self._server.create_database()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._ready.put(exc)
                 return
             while not self._stopping.is_set():
@@ -172,11 +183,24 @@ class DatabaseSupply:
                 url = self._used.get_nowait()
             except queue.Empty:
                 return
-            await self._server.drop_database(url)
+            try:
+                await self._server.drop_database(url)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # A used database left behind costs disk only; the supply carries on.
+                logging.getLogger(__name__).warning("dropping test database %s failed: %s", url, exc)
 
     def take(self) -> str:
-        """Return the URL of a fresh migrated database (blocks until one is ready)."""
-        prepared = self._ready.get(timeout=120)
+        """Return the URL of a fresh migrated database (blocks until one is ready, at most 120 s)."""
+        deadline = time.monotonic() + 120
+        while True:
+            if self._failure is not None:
+                raise RuntimeError(f"the test database supply stopped: {self._failure!r}") from self._failure
+            try:
+                prepared = self._ready.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    raise
         if isinstance(prepared, BaseException):
             raise prepared
         return prepared
